@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.auth.models import Role
+
+
+class KeyCreate(BaseModel):
+    role: Role
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
+class KeyOut(BaseModel):
+    prefix: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str
+    """The key itself: shown once, stored only as a hash."""
+
+
+class KeyListOut(BaseModel):
+    items: list[KeyOut]
+
+
+class WhoAmI(BaseModel):
+    project: str
+    key_name: str
+    role: Role

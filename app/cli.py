@@ -1,0 +1,136 @@
+"""The `rac` command. Every subcommand reads the same RAC_* settings as the server, so a command
+run beside a server works on the server's database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from app.config import get_settings
+
+
+def _session_factory():  # type: ignore[no-untyped-def]
+    from app.db import make_engine, make_session_factory, upgrade_database
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    if settings.auto_upgrade:
+        upgrade_database(engine)
+    return make_session_factory(engine)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """RAC Labeller: label text with open-source LLMs (Retrieval Augmented Classification)."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="uvicorn worker processes (each loads the models)")
+def serve(host: str, port: int, workers: int) -> None:
+    """Start the API server."""
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to RAC_DATABASE_URL."""
+    from app.db import current_revision, make_engine, upgrade_database
+
+    engine = make_engine(get_settings().resolved_database_url)
+    upgrade_database(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--autogenerate/--empty", default=True, show_default=True,
+              help="diff the ORM models against the database (at head) to write the migration")
+def db_revision(message: str, autogenerate: bool) -> None:
+    """Write a new migration into migrations/versions (for developers)."""
+    from alembic import command
+
+    from app.db import alembic_config
+
+    command.revision(alembic_config(get_settings().resolved_database_url), message=message,
+                     autogenerate=autogenerate)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--project", required=True, help="project name (created if new)")
+@click.option("--role", required=True, type=click.Choice(["admin", "editor", "reviewer", "viewer"]))
+@click.option("--name", default=None, help="a name to recognise the key by")
+def keys_create(project: str, role: str, name: str | None) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from app.auth.models import Role
+    from app.auth.service import create_key
+    from app.db import session_scope
+
+    with session_scope(_session_factory()) as session:
+        stored, key = create_key(session, project, Role(role), name)
+        click.echo(f"created {stored.role.value} key {stored.prefix!r} for project {project!r}; "
+                   "it is shown only now:", err=True)
+    click.echo(key)
+
+
+@main.group()
+def schemas() -> None:
+    """Label schemas."""
+
+
+@schemas.command("push")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--project", required=True, help="project name (created if new)")
+def schemas_push(file: Path, project: str) -> None:
+    """Validate FILE (YAML or JSON) and store it as the schema's next version."""
+    from app.auth.service import get_or_create_project
+    from app.db import session_scope
+    from app.errors import AppError
+    from app.label_schemas.format import parse_document, validate_schema_document
+    from app.label_schemas.service import push_schema
+
+    media = "application/json" if file.suffix.lower() == ".json" else "application/yaml"
+    try:
+        doc = validate_schema_document(parse_document(file.read_bytes(), media))
+        with session_scope(_session_factory()) as session:
+            proj = get_or_create_project(session, project)
+            result = push_schema(session, proj.id, doc)
+            state = "stored as new" if result.created else "unchanged, still"
+            click.echo(f"{doc.name}: {state} version {result.version.version} "
+                       f"({result.version.label_count} labels)")
+    except AppError as exc:
+        _fail(exc.detail)
+
+
+@schemas.command("json-schema")
+def schemas_json_schema() -> None:
+    """Print the JSON Schema of the label-schema format."""
+    from app.label_schemas.format import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Settings: one pydantic-settings root with nested groups, read only from RAC_* variables and .env.
+
+Common knobs have flat names (RAC_DATABASE_URL, RAC_DATA_DIR, RAC_QUEUE); the groups use a double
+underscore (RAC_LLM__BACKEND, RAC_EMBEDDER__MODEL_PATH, RAC_JOBS__CHUNK_SIZE). Every default is the
+embedded stack: a SQLite file, the bundled models and an in-process worker.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSECURE_SECRET = "development-only-secret-change-me"
+
+
+class LLMSettings(BaseModel):
+    """The judge: which backend answers the yes/no questions."""
+
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    """`llama_cpp`: the GGUF model in-process (embedded default). `openai`: an OpenAI-compatible
+    server such as vLLM, reached over HTTP at `base_url`."""
+    model_path: Path | None = None
+    """GGUF file for the llama_cpp backend; empty means the bundled SmolLM2-135M-Instruct."""
+    n_threads: int | None = None
+    """CPU threads for llama.cpp; empty means every core."""
+    n_ctx: int = 2048
+    """Context window for llama.cpp, in tokens."""
+    base_url: str | None = None
+    """Root of the OpenAI-compatible API, e.g. http://vllm:8000/v1 (openai backend)."""
+    model: str | None = None
+    """Model name sent to the OpenAI-compatible server (openai backend)."""
+    api_key: str | None = None
+    """Bearer token for the OpenAI-compatible server, if it wants one."""
+    max_concurrency: int = Field(16, ge=1, le=1024)
+    """Requests in flight at once against the HTTP server."""
+    timeout_seconds: float = Field(60.0, gt=0)
+    """Per-request timeout against the HTTP server."""
+    max_retries: int = Field(8, ge=0, le=100)
+    """Retries (exponential backoff) on connection errors, 5xx and timeouts."""
+
+
+class EmbedderSettings(BaseModel):
+    model_path: Path | None = None
+    """A local sentence-transformers model folder; empty means the bundled all-MiniLM-L6-v2."""
+    batch_size: int = Field(64, ge=1, le=4096)
+
+
+class EngineSettings(BaseModel):
+    """Defaults for a classification when the request does not say otherwise."""
+
+    top_k: int = Field(5, ge=1, le=100)
+    """Candidate labels retrieved per item and offered to the judge, most similar first."""
+    accept_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """P(yes) at or above which the judge accepts a candidate label."""
+    cutoff: float = Field(0.8, ge=0.0, le=1.0)
+    """Confidence at or above which an accepted label needs no review."""
+    strategy: Literal["sequential", "window"] = "sequential"
+
+
+class JobsSettings(BaseModel):
+    chunk_size: int = Field(256, ge=1, le=100_000)
+    """Items per chunk: the unit of work a worker claims, commits and can lose to a crash."""
+    lease_seconds: int = Field(600, ge=5)
+    """A claimed chunk returns to the queue if its worker is silent this long."""
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    """Celery broker (RAC_QUEUE=celery)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Literal["development", "production"] = "development"
+    """`production` refuses insecure defaults (the development secret, auto-created keys)."""
+    data_dir: Path = Path("var")
+    """Where indexes, caches and the embedded SQLite database live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; empty means a SQLite file `rac.db` inside data_dir."""
+    db_auto_upgrade: bool | None = None
+    """Apply migrations when the server starts; empty means yes for SQLite, no otherwise."""
+    queue: Literal["inprocess", "celery"] = "inprocess"
+    """Where batch jobs run: a worker thread inside the API process, or Celery workers."""
+    secret_key: str = INSECURE_SECRET
+    """Signs browser sessions of the review page."""
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Largest request body accepted outside streamed dataset uploads."""
+
+    llm: LLMSettings = LLMSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    engine: EngineSettings = EngineSettings()
+    jobs: JobsSettings = JobsSettings()
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        weak_secret = self.secret_key == INSECURE_SECRET or len(self.secret_key) < 32
+        if self.env == "production" and weak_secret:
+            raise ValueError(
+                "RAC_SECRET_KEY must be set to a random string of 32+ characters "
+                "when RAC_ENV=production"
+            )
+        if self.llm.backend == "openai" and not self.llm.base_url:
+            raise ValueError("RAC_LLM__BASE_URL is required when RAC_LLM__BACKEND=openai")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'rac.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @property
+    def auto_upgrade(self) -> bool:
+        if self.db_auto_upgrade is not None:
+            return self.db_auto_upgrade
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

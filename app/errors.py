@@ -1,0 +1,131 @@
+"""One error hierarchy, one handler: every error leaves the API as
+`{"error": "<ErrorClass>", "detail": "..."}` with the status code its class carries."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers
+
+
+class BadRequest(AppError):
+    status_code = 400
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+class NotFound(AppError):
+    status_code = 404
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+
+
+class InvalidInput(AppError):
+    """The request parsed but its content is wrong (e.g. a label schema that breaks a rule)."""
+
+    status_code = 422
+
+
+class ServiceUnavailable(AppError):
+    """A dependency (the LLM server, the database) did not answer; the caller may retry."""
+
+    status_code = 503
+
+
+def error_body(name: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": name, "detail": detail, **extra}
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts)
+
+
+def describe_validation_errors(errors: list[Any]) -> str:
+    return "; ".join(f"{_location(e.get('loc', ()))}: {e.get('msg')}" for e in errors[:20])
+
+
+_STATUS_NAMES = {
+    400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+    405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
+    422: "InvalidInput", 429: "TooManyRequests", 503: "ServiceUnavailable",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            error_body(type(exc).__name__, exc.detail, **exc.extra),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("RequestValidationError", describe_validation_errors(errors), errors=errors),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = _STATUS_NAMES.get(exc.status_code, "HTTPError")
+        return JSONResponse(
+            error_body(name, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            error_body("InternalError", "an unexpected error occurred; it has been logged"),
+            status_code=500,
+        )

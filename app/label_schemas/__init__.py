@@ -1,0 +1,1 @@
+"""Label schemas: upload, validation, immutable versions."""

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from app.body import RawBody
+from app.deps import Admin, SessionDep, Viewer
+from app.label_schemas import repository, service
+from app.label_schemas.api import SchemaListOut, SchemaPushOut, SchemaVersionOut
+from app.label_schemas.format import parse_document, validate_schema_document
+
+router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
+
+_DOC_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"$ref": "#/components/schemas/LabelSchemaDoc"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/LabelSchemaDoc"}},
+        },
+    }
+}
+
+
+@router.post("", status_code=201, response_model=SchemaPushOut, openapi_extra=_DOC_BODY,
+             responses={200: {"model": SchemaPushOut, "description": "Unchanged: latest version"}})
+def push_schema(
+    principal: Admin,
+    session: SessionDep,
+    body: RawBody,
+    response: Response,
+    content_type: Annotated[str | None, Header()] = None,
+) -> SchemaPushOut:
+    """Validate and store a label schema (YAML or JSON). Same content as the latest version: 200 and
+    that version; changed content: 201 and a new immutable version."""
+    doc = validate_schema_document(parse_document(body, content_type))
+    result = service.push_schema(session, principal.project_id, doc)
+    if not result.created:
+        response.status_code = 200
+    out = SchemaVersionOut.of(result.schema, result.version, with_labels=False)
+    return SchemaPushOut(**out.model_dump(), created=result.created)
+
+
+@router.get("", response_model=SchemaListOut)
+def list_schemas(principal: Viewer, session: SessionDep) -> SchemaListOut:
+    items = []
+    for schema in repository.list_schemas(session, principal.project_id):
+        version = repository.get_version(session, schema)
+        items.append(SchemaVersionOut.of(schema, version, with_labels=False))
+    return SchemaListOut(items=items)
+
+
+@router.get("/{name}", response_model=SchemaVersionOut)
+def get_latest(name: str, principal: Viewer, session: SessionDep) -> SchemaVersionOut:
+    schema = repository.get_schema(session, principal.project_id, name)
+    return SchemaVersionOut.of(schema, repository.get_version(session, schema), with_labels=True)
+
+
+@router.get("/{name}/versions/{version}", response_model=SchemaVersionOut)
+def get_version(name: str, version: int, principal: Viewer,
+                session: SessionDep) -> SchemaVersionOut:
+    schema = repository.get_schema(session, principal.project_id, name)
+    return SchemaVersionOut.of(schema, repository.get_version(session, schema, version),
+                               with_labels=True)

@@ -1,0 +1,104 @@
+"""The FastAPI application. `create_app()` wires routers; the lifespan builds the heavy objects
+(database engine, later the engine runtime) once per process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import __version__
+from app.auth.routes import router as keys_router
+from app.config import Settings, get_settings
+from app.db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    make_session_factory,
+    upgrade_database,
+)
+from app.errors import ServiceUnavailable, install_error_handlers
+from app.label_schemas.format import LabelDoc, LabelSchemaDoc
+from app.label_schemas.routes import router as schemas_router
+
+log = logging.getLogger("rac")
+
+
+def _prepare_database(settings: Settings, engine: Any) -> None:
+    if settings.auto_upgrade:
+        upgrade_database(engine)
+        return
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise RuntimeError(
+            f"the database is at migration {current!r}, the code expects {head!r}: "
+            "run `rac db upgrade` (or set RAC_DB_AUTO_UPGRADE=true)"
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url)
+        _prepare_database(settings, engine)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="RAC Labeller",
+        version=__version__,
+        description="Label text with open-source LLMs: Retrieval Augmented Classification.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        from sqlalchemy import text
+
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the point of a health check is to say so, not to crash
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from None
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/schema-format", tags=["schemas"])
+    def schema_format() -> dict[str, Any]:
+        """The JSON Schema of the label-schema format (public: it describes no data)."""
+        from app.label_schemas.format import json_schema
+
+        return json_schema()
+
+    app.include_router(keys_router)
+    app.include_router(schemas_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI plus the label-schema document models, which routes read as raw YAML/JSON."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (LabelDoc, LabelSchemaDoc):
+        components[model.__name__] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components[model.__name__].pop("$defs", None)
+    app.openapi_schema = schema
+    return schema
