@@ -1,0 +1,184 @@
+"""Retrieve -> judge -> decide. One engine serves the API, batch jobs, the CLI and evaluation.
+
+For each item the label index gives the top_k most similar labels. The judge is asked about one
+label at a time, most similar first, and the first label whose P(yes) reaches `accept_threshold` is
+the item's label (the paper's procedure). Its P(yes) is the confidence: at or above `cutoff` the
+decision is `accepted`, below it `needs_review`; when no candidate is accepted it is `no_match`.
+
+Questions are batched across items: round r asks every still-undecided item about its r-th
+candidate in one `Judge.p_yes` call (the `window` strategy asks w candidates per round), so an HTTP
+judge keeps many requests in flight and llama.cpp reuses each item's prompt prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from app.rac.embedder import Embedder
+from app.rac.index import Candidate, LabelIndex
+from app.rac.judge import Judge
+from app.rac.prompts import Question
+
+Strategy = Literal["sequential", "window", "retrieval"]
+Status = Literal["accepted", "needs_review", "no_match"]
+
+
+@dataclass(frozen=True)
+class ClassifyParams:
+    top_k: int = 5
+    """Candidate labels retrieved per item, asked about most similar first."""
+    accept_threshold: float = 0.5
+    """P(yes) at or above which the judge accepts a candidate."""
+    cutoff: float = 0.8
+    """Confidence at or above which an accepted label needs no review."""
+    strategy: Strategy = "sequential"
+    """`sequential`: one candidate per item per round, stop at the first accept (the paper).
+    `window`: `window` candidates per item per round, decided in order (same decisions as
+    sequential, fewer rounds, a few more questions). `retrieval`: no judge; the top candidate
+    with its retrieval score as confidence (a baseline)."""
+    window: int = 3
+    multi_label: bool = False
+    """Ask about every candidate and keep all that are accepted."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= 100:
+            raise ValueError("top_k must be between 1 and 100")
+        if self.window < 1:
+            raise ValueError("window must be at least 1")
+        for name in ("accept_threshold", "cutoff"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+
+
+@dataclass
+class TraceStep:
+    """One retrieved candidate and, if the judge was asked about it, its P(yes)."""
+
+    label: str
+    rank: int
+    retrieval_score: float
+    p_yes: float | None = None
+    accepted: bool = False
+
+
+@dataclass
+class Decision:
+    label: str | None
+    confidence: float
+    status: Status
+    trace: list[TraceStep]
+    labels: list[str] = field(default_factory=list)
+    """All accepted labels (multi-label schemas); `[label]` otherwise."""
+    judge_calls: int = 0
+    model_id: str = ""
+    prompt_version: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Engine:
+    def __init__(self, embedder: Embedder, judge: Judge | None) -> None:
+        self.embedder = embedder
+        self.judge = judge
+
+    def retrieve(self, texts: Sequence[str], index: LabelIndex, top_k: int,
+                 vectors: np.ndarray | None = None) -> list[list[Candidate]]:
+        if vectors is None:
+            vectors = self.embedder.embed(texts)
+        return index.candidates(vectors, top_k)
+
+    def classify(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
+                 vectors: np.ndarray | None = None) -> list[Decision]:
+        candidates = self.retrieve(texts, index, params.top_k, vectors)
+        traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
+        if params.strategy == "retrieval":
+            return [self._retrieval_decision(trace, params) for trace in traces]
+        if self.judge is None:
+            raise ValueError(f"strategy {params.strategy!r} needs a judge")
+        if params.multi_label:
+            self._ask(texts, index, traces, [list(range(len(t))) for t in traces])
+            return [self._multi_label_decision(trace, params) for trace in traces]
+        per_round = 1 if params.strategy == "sequential" else params.window
+        undecided = list(range(len(texts)))
+        next_rank = [0] * len(texts)
+        while undecided:
+            asks = [list(range(next_rank[i], min(next_rank[i] + per_round, len(traces[i]))))
+                    for i in undecided]
+            self._ask([texts[i] for i in undecided], index, [traces[i] for i in undecided], asks)
+            still = []
+            for i in undecided:
+                next_rank[i] += per_round
+                if _first_accepted(traces[i], params.accept_threshold) is None and \
+                        next_rank[i] < len(traces[i]):
+                    still.append(i)
+            undecided = still
+        return [self._single_label_decision(trace, params) for trace in traces]
+
+    def _ask(self, texts: Sequence[str], index: LabelIndex, traces: Sequence[list[TraceStep]],
+             ranks: Sequence[Sequence[int]]) -> None:
+        questions: list[Question] = []
+        targets: list[TraceStep] = []
+        for text, trace, wanted in zip(texts, traces, ranks, strict=True):
+            for rank in wanted:
+                step = trace[rank]
+                questions.append(Question(text, index.labels[index.label_ids[step.label]]))
+                targets.append(step)
+        assert self.judge is not None
+        for step, p in zip(targets, self.judge.p_yes(questions), strict=True):
+            step.p_yes = p
+
+    def _stamp(self, decision: Decision) -> Decision:
+        decision.judge_calls = sum(step.p_yes is not None for step in decision.trace)
+        if self.judge is not None and decision.judge_calls:
+            decision.model_id = self.judge.model_id
+            decision.prompt_version = self.judge.prompt_version
+        return decision
+
+    def _single_label_decision(self, trace: list[TraceStep], params: ClassifyParams) -> Decision:
+        chosen = _first_accepted(trace, params.accept_threshold)
+        if chosen is None:
+            asked = [s.p_yes for s in trace if s.p_yes is not None]
+            return self._stamp(Decision(None, max(asked, default=0.0), "no_match", trace))
+        chosen.accepted = True
+        confidence = float(chosen.p_yes or 0.0)
+        status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
+        return self._stamp(Decision(chosen.label, confidence, status, trace, [chosen.label]))
+
+    def _multi_label_decision(self, trace: list[TraceStep], params: ClassifyParams) -> Decision:
+        chosen = [s for s in trace if (s.p_yes or 0.0) >= params.accept_threshold]
+        if not chosen:
+            asked = [s.p_yes for s in trace if s.p_yes is not None]
+            return self._stamp(Decision(None, max(asked, default=0.0), "no_match", trace))
+        for step in chosen:
+            step.accepted = True
+        # The weakest accepted label decides whether the whole set needs a person.
+        confidence = min(float(s.p_yes or 0.0) for s in chosen)
+        status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
+        return self._stamp(Decision(chosen[0].label, confidence, status, trace,
+                                    [s.label for s in chosen]))
+
+    def _retrieval_decision(self, trace: list[TraceStep], params: ClassifyParams) -> Decision:
+        if not trace:
+            return Decision(None, 0.0, "no_match", trace)
+        top = trace[0]
+        top.accepted = True
+        confidence = max(0.0, min(1.0, top.retrieval_score))
+        status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
+        return Decision(top.label, confidence, status, trace, [top.label])
+
+
+def _first_accepted(trace: list[TraceStep], threshold: float) -> TraceStep | None:
+    """The most similar candidate the judge accepted, looking only at a prefix it was asked about
+    in full: the decision never depends on questions asked beyond it (window = sequential)."""
+    for step in trace:
+        if step.p_yes is None:
+            return None
+        if step.p_yes >= threshold:
+            return step
+    return None

@@ -1,0 +1,82 @@
+"""The label index: scoring rule, exemplars, persistence, re-embedding only changed labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.rac.index import LabelIndex
+from app.rac.index_store import IndexStore
+from app.rac.prompts import LabelInfo
+from tests.rac.fakes import KeywordEmbedder
+
+VOCAB = ["card", "cash", "fee", "refund", "lost", "atm"]
+EMB = KeywordEmbedder(VOCAB)
+
+
+class CountingEmbedder(KeywordEmbedder):
+    def __init__(self) -> None:
+        super().__init__(VOCAB)
+        self.embedded: list[str] = []
+
+    def embed(self, texts):
+        self.embedded += list(texts)
+        return super().embed(texts)
+
+
+def labels(desc_fee: str = "fee") -> list[LabelInfo]:
+    return [LabelInfo("card", "card", ("lost card",)), LabelInfo("cash", "cash atm"),
+            LabelInfo("fee", desc_fee, ("fee fee",))]
+
+
+def test_search_pads_when_fewer_labels_than_k():
+    scores, ids = LabelIndex.build(labels(), EMB).search(EMB.embed(["card"]), 5)
+    assert ids.shape == (1, 5) and list(ids[0, 3:]) == [-1, -1]
+    assert np.isneginf(scores[0, 3:]).all()
+
+
+def test_exemplar_changes_ranking_without_rebuild_and_rereview_replaces_it():
+    index = LabelIndex.build(labels(), EMB)
+    query = EMB.embed(["lost atm"])
+    before = index.candidates(query, 3)[0]
+    assert before[0].label == "cash"
+    index.add_exemplars(["item-1"], EMB.embed(["lost atm"]), ["fee"], watermark=7)
+    assert index.candidates(query, 3)[0][0].label == "fee"
+    assert index.exemplar_watermark == 7 and index.exemplar_count == 1
+    # the same item reviewed again with another label replaces its exemplar
+    index.add_exemplars(["item-1"], EMB.embed(["lost atm"]), ["card"])
+    top = index.candidates(query, 3)[0]
+    assert top[0].label == "card" and index.exemplar_count == 1
+    # a label not in this schema version is skipped
+    assert index.add_exemplars(["item-2"], EMB.embed(["fee"]), ["gone"]) == 0
+
+
+def test_save_load_round_trip(tmp_path):
+    index = LabelIndex.build(labels(), EMB)
+    index.save(tmp_path / "ix")
+    loaded = LabelIndex.load(tmp_path / "ix")
+    query = EMB.embed(["card fee", "atm"])
+    for a, b in zip(index.search(query, 3), loaded.search(query, 3), strict=True):
+        np.testing.assert_allclose(a, b)
+
+
+def test_store_builds_once_and_reembeds_only_changed_labels(tmp_path):
+    embedder = CountingEmbedder()
+    store = IndexStore(tmp_path, embedder)
+    first = store.get("schema-1", "v1hash", labels)
+    assert len(embedder.embedded) == 5  # 3 profiles + 2 examples
+    assert store.get("schema-1", "v1hash", labels) is first  # in memory
+    fresh = IndexStore(tmp_path, embedder)
+    fresh.get("schema-1", "v1hash", lambda: pytest.fail("must load from disk, not rebuild"))
+    assert len(embedder.embedded) == 5
+    changed = fresh.get("schema-1", "v2hash", lambda: labels(desc_fee="fee refund"))
+    assert embedder.embedded[5:] == ["fee: fee refund"]  # only the changed profile
+    assert changed.labels[2].description == "fee refund"
+
+
+def test_on_load_runs_once_per_index_in_memory(tmp_path):
+    seen = []
+    store = IndexStore(tmp_path, EMB)
+    for _ in range(3):
+        store.get("s", "k", labels, on_load=seen.append)
+    assert len(seen) == 1
