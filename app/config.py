@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     """Where batch jobs run: a worker thread inside the API process, or Celery workers."""
     secret_key: str = INSECURE_SECRET
     """Signs browser sessions of the review page."""
+    review_lease_seconds: int = Field(600, ge=5, le=86_400)
+    """How long items handed to a reviewer stay theirs alone."""
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Largest request body accepted outside streamed dataset uploads."""
 

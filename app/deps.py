@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import Role
 from app.auth.service import Principal, authenticate
 from app.errors import Forbidden, Unauthorized
+from app.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `rac keys create`.")
 
@@ -31,6 +32,13 @@ def get_session(request: Request) -> Iterator[Session]:
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_principal(

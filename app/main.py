@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.auth.routes import router as keys_router
@@ -21,9 +25,14 @@ from app.db import (
     make_session_factory,
     upgrade_database,
 )
-from app.errors import ServiceUnavailable, install_error_handlers
+from app.errors import ServiceUnavailable, error_body, install_error_handlers
+from app.items.routes import router as items_router
 from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
+from app.labelling.routes import router as labelling_router
+from app.metrics import REQUEST_SECONDS, observe_judge
+from app.review.routes import router as review_router
+from app.runtime import Runtime
 
 log = logging.getLogger("rac")
 
@@ -50,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _prepare_database(settings, engine)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.runtime = Runtime.from_settings(settings)
+        observe_judge(app.state.runtime.judge)
         try:
             yield
         finally:
@@ -63,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    _install_metrics(app)
+    _refuse_nul_in_urls(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -82,10 +95,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return json_schema()
 
-    app.include_router(keys_router)
-    app.include_router(schemas_router)
+    for router in (keys_router, schemas_router, items_router, labelling_router, review_router):
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _time_requests(request: Request,
+                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")  # a template, never the raw path
+        REQUEST_SECONDS.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _refuse_nul_in_urls(app: FastAPI) -> None:
+    # PostgreSQL cannot compare text with U+0000: a NUL in a path or query parameter is refused
+    # here, once, instead of in every handler (bodies are checked by the API models).
+    @app.middleware("http")
+    async def _check(request: Request,
+                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        query = unquote(request.scope.get("query_string", b"").decode("latin-1"))
+        if "\x00" in request.url.path or "\x00" in query:
+            return JSONResponse(error_body("BadRequest", "the URL contains a NUL character"),
+                                status_code=400)
+        return await call_next(request)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

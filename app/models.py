@@ -1,7 +1,14 @@
 """Every ORM model, imported once so `Base.metadata` is complete (for Alembic and tests)."""
 
 from app.auth.models import ApiKey, Project
+from app.datasets.models import Dataset, DatasetItem
 from app.db import Base
+from app.items.models import Item
+from app.jobs.models import Job, JobChunk
 from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling.models import Annotation, Exemplar, ItemState
 
-__all__ = ["ApiKey", "Base", "LabelSchema", "Project", "SchemaVersion"]
+__all__ = [
+    "Annotation", "ApiKey", "Base", "Dataset", "DatasetItem", "Exemplar", "Item", "ItemState",
+    "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
+]

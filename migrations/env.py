@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base, make_engine
+from app.db import Base, JSONType, make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,11 +21,19 @@ def _url() -> str:
     return get_settings().resolved_database_url
 
 
+def _render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    """Write the portable JSON type by name instead of spelling out its variants."""
+    if type_ == "type" and obj is JSONType:
+        return "app.db.JSONType"
+    return False
+
+
 def _configure(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE on SQLite
     )
 

@@ -45,3 +45,36 @@ def demo_schema(name: str = "support", n_labels: int = 3, **overrides: object) -
     }
     doc.update(overrides)
     return doc
+
+
+def seed_labelled_items(factory: sessionmaker[Session], project: str, schema_doc: dict,
+                        rows: list[tuple[str, str, str | None, float, str]]) -> None:
+    """Store a schema, items and model decisions (id, text, label, confidence, status) directly,
+    so review tests do not depend on what the real judge answers."""
+    from app.auth.service import get_or_create_project
+    from app.items.models import Item
+    from app.items.service import text_hash
+    from app.label_schemas.format import validate_schema_document
+    from app.label_schemas.service import push_schema
+    from app.labelling.service import record_decisions
+    from app.rac.engine import Decision, TraceStep
+
+    with factory() as session:
+        proj = get_or_create_project(session, project)
+        pushed = push_schema(session, proj.id, validate_schema_document(schema_doc))
+        names = [x["name"] for x in schema_doc["labels"]]
+        items, decisions = [], []
+        for external_id, text, label, confidence, status in rows:
+            item = Item(project_id=proj.id, external_id=external_id, text=text,
+                        text_hash=text_hash(text), meta={})
+            session.add(item)
+            items.append(item)
+            trace = [TraceStep(name, rank, 0.9 - 0.1 * rank, p_yes=0.1 if name != label
+                               else confidence, accepted=name == label)
+                     for rank, name in enumerate(names[:3])]
+            decisions.append(Decision(label, confidence, status, trace,  # type: ignore[arg-type]
+                                      [label] if label else [], model_id="test-model",
+                                      prompt_version="test"))
+        session.flush()
+        record_decisions(session, pushed.schema, pushed.version, items, decisions)
+        session.commit()

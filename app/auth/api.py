@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from app.auth.models import Role
+from app.validation import NoNul
 
 
 class KeyCreate(BaseModel):
     role: Role
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Annotated[str, NoNul] | None = Field(None, min_length=1, max_length=100)
 
 
 class KeyOut(BaseModel):

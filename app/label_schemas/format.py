@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from app.errors import BadRequest, InvalidInput
+from app.validation import NoNul
 
 MAX_LABELS = 20_000
 MAX_EXAMPLES_PER_LABEL = 50
@@ -34,11 +35,11 @@ SchemaName = Annotated[
                       pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
 ]
 LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=MAX_NAME_CHARS)]
+                                             max_length=MAX_NAME_CHARS), NoNul]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                               max_length=MAX_DESCRIPTION_CHARS)]
+                                               max_length=MAX_DESCRIPTION_CHARS), NoNul]
 Example = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                           max_length=MAX_EXAMPLE_CHARS)]
+                                           max_length=MAX_EXAMPLE_CHARS), NoNul]
 
 
 class LabelDoc(BaseModel):
@@ -65,7 +66,8 @@ class LabelSchemaDoc(BaseModel):
 
     name: SchemaName = Field(description="Identifier used in URLs, e.g. `banking77`.")
     description: Annotated[str, StringConstraints(strip_whitespace=True,
-                                                  max_length=MAX_DESCRIPTION_CHARS)] = Field(
+                                                  max_length=MAX_DESCRIPTION_CHARS),
+                           NoNul] = Field(
         default="", description="What the items are and what the labels say about them."
     )
     multi_label: bool = Field(

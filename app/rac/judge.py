@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from app.rac.prompts import PROMPT_VERSION, Question
@@ -64,6 +64,8 @@ class Judge(ABC):
     def __init__(self) -> None:
         self.stats = JudgeStats()
         self._stats_lock = threading.Lock()
+        self.observers: list[Callable[[int, float], None]] = []
+        """Called with (questions, seconds) after each batch, e.g. to export metrics."""
 
     def p_yes(self, questions: Sequence[Question]) -> list[float]:
         if not questions:
@@ -73,9 +75,12 @@ class Judge(ABC):
         if len(answers) != len(questions):
             raise JudgeError(f"{type(self).__name__} returned {len(answers)} answers "
                              f"for {len(questions)} questions")
+        seconds = time.perf_counter() - started
         with self._stats_lock:
             self.stats.calls += len(questions)
-            self.stats.seconds += time.perf_counter() - started
+            self.stats.seconds += seconds
+        for observe in self.observers:
+            observe(len(questions), seconds)
         return [min(1.0, max(0.0, float(a))) for a in answers]
 
     @abstractmethod

@@ -80,3 +80,12 @@ def test_on_load_runs_once_per_index_in_memory(tmp_path):
     for _ in range(3):
         store.get("s", "k", labels, on_load=seen.append)
     assert len(seen) == 1
+
+
+def test_a_reviewed_duplicate_wins_even_against_a_strong_description():
+    index = LabelIndex.build(labels(), EMB)
+    query = EMB.embed(["card card card lost"])
+    assert index.candidates(query, 3)[0][0].label == "card"
+    index.add_exemplars(["item-9"], query, ["cash"])  # a person said: this exact text is cash
+    top = index.candidates(query, 3)[0][0]
+    assert top.label == "cash" and top.score == pytest.approx(1.0, abs=1e-5)

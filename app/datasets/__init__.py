@@ -1,0 +1,1 @@
+"""Datasets: files of items (CSV, JSONL, Parquet) uploaded in one request, streamed."""

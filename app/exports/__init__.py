@@ -1,0 +1,1 @@
+"""Exports: a schema's labels streamed as JSONL, CSV or Label Studio tasks."""

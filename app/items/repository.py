@@ -1,0 +1,89 @@
+"""Queries for items; always scoped to one project."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.items.models import Item
+from app.label_schemas.models import LabelSchema
+from app.labelling.models import Annotation, ItemState
+
+_IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+def get_item(session: Session, project_id: int, external_id: str) -> Item:
+    item = session.scalar(select(Item).where(Item.project_id == project_id,
+                                             Item.external_id == external_id))
+    if item is None:
+        raise NotFound(f"no item with id {external_id!r} in this project")
+    return item
+
+
+def items_by_external_id(session: Session, project_id: int,
+                         external_ids: Sequence[str]) -> dict[str, Item]:
+    found: dict[str, Item] = {}
+    for start in range(0, len(external_ids), _IN_CHUNK):
+        chunk = external_ids[start:start + _IN_CHUNK]
+        for item in session.scalars(select(Item).where(Item.project_id == project_id,
+                                                       Item.external_id.in_(chunk))):
+            found[item.external_id] = item
+    return found
+
+
+def hashes_by_external_id(session: Session, project_id: int,
+                          external_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(external_ids), _IN_CHUNK):
+        chunk = external_ids[start:start + _IN_CHUNK]
+        found.update(session.execute(
+            select(Item.external_id, Item.text_hash)
+            .where(Item.project_id == project_id, Item.external_id.in_(chunk))
+        ).all())
+    return found
+
+
+def current_labels(session: Session, item: Item) -> list[tuple[Annotation, ItemState, str]]:
+    rows = session.execute(
+        select(Annotation, ItemState, LabelSchema.name)
+        .join(ItemState, ItemState.annotation_id == Annotation.id)
+        .join(LabelSchema, LabelSchema.id == ItemState.schema_id)
+        .where(ItemState.item_id == item.id)
+        .order_by(LabelSchema.name)
+    ).all()
+    return list(rows)
+
+
+def history(session: Session, item: Item) -> list[tuple[Annotation, str]]:
+    return list(session.execute(
+        select(Annotation, LabelSchema.name)
+        .join(LabelSchema, LabelSchema.id == Annotation.schema_id)
+        .where(Annotation.item_id == item.id)
+        .order_by(Annotation.id)
+    ).all())
+
+
+def list_items_query(project_id: int, *, schema_id: int | None, status: str | None,
+                     label: str | None, min_confidence: float | None,
+                     max_confidence: float | None, after: int | None, limit: int) -> Select:
+    if schema_id is None:
+        query = select(Item).where(Item.project_id == project_id)
+    else:
+        query = (select(Item, ItemState)
+                 .join(ItemState, (ItemState.item_id == Item.id)
+                       & (ItemState.schema_id == schema_id))
+                 .where(Item.project_id == project_id))
+        if status is not None:
+            query = query.where(ItemState.status == status)
+        if label is not None:
+            query = query.where(ItemState.label == label)
+        if min_confidence is not None:
+            query = query.where(ItemState.confidence >= min_confidence)
+        if max_confidence is not None:
+            query = query.where(ItemState.confidence <= max_confidence)
+    if after is not None:
+        query = query.where(Item.id > after)
+    return query.order_by(Item.id).limit(limit)

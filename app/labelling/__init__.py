@@ -1,0 +1,1 @@
+"""Labelling: running the engine on items and storing decisions as annotations."""

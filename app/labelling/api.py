@@ -1,0 +1,61 @@
+"""API models for classification."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.items.api import MAX_TEXT_CHARS, ItemId
+from app.validation import NoNul
+
+
+class ClassifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_name: Annotated[str, NoNul] = Field(alias="schema", min_length=1, max_length=100,
+                             description="Label schema name.")
+    version: int | None = Field(None, ge=1, description="Schema version; default the latest.")
+    text: Annotated[str, NoNul] | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
+                             description="A text to classify (nothing is stored).")
+    item_id: ItemId | None = Field(None, description="A stored item: the decision is stored "
+                                   "as its annotation.")
+    top_k: int | None = Field(None, ge=1, le=100, description="Candidate labels to consider.")
+    cutoff: float | None = Field(None, ge=0, le=1,
+                                 description="Confidence below which a label needs review.")
+    accept_threshold: float | None = Field(None, ge=0, le=1,
+                                           description="P(yes) that accepts a candidate.")
+    strategy: Literal["sequential", "window"] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ClassifyIn:
+        if (self.text is None) == (self.item_id is None):
+            raise ValueError("give exactly one of text or item_id")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is blank")
+        return self
+
+
+class TraceStepOut(BaseModel):
+    label: str
+    rank: int
+    retrieval_score: float
+    p_yes: float | None
+    accepted: bool
+
+
+class DecisionOut(BaseModel):
+    schema_name: str = Field(alias="schema")
+    schema_version: int
+    item_id: str | None = None
+    label: str | None
+    labels: list[str]
+    confidence: float
+    status: Literal["accepted", "needs_review", "no_match"]
+    judge_calls: int
+    model_id: str | None
+    prompt_version: str | None
+    trace: list[TraceStepOut]
+    """Every retrieved candidate, most similar first, with P(yes) where the judge was asked."""
+
+    model_config = ConfigDict(populate_by_name=True)

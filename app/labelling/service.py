@@ -1,0 +1,136 @@
+"""Running the engine for a project's schema and storing its decisions.
+
+The same functions serve the synchronous classify endpoint and batch jobs; none re-implements an
+engine step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.items.models import Item
+from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling.models import Annotation, Exemplar, ItemState
+from app.metrics import count_decisions
+from app.rac.engine import ClassifyParams, Decision
+from app.rac.index import LabelIndex
+from app.rac.prompts import LabelInfo
+from app.runtime import Runtime
+
+MODEL_SOURCE = "model"
+
+
+def labels_of(version: SchemaVersion) -> list[LabelInfo]:
+    return [LabelInfo(x["name"], x["description"], tuple(x.get("examples", ())))
+            for x in version.content["labels"]]
+
+
+def index_for(session: Session, runtime: Runtime, schema: LabelSchema,
+              version: SchemaVersion) -> LabelIndex:
+    """The schema version's label index, with every reviewed item of the schema as exemplar."""
+    index = runtime.indexes.get(f"p{schema.project_id}-s{schema.id}", version.content_hash,
+                                lambda: labels_of(version))
+    sync_exemplars(session, runtime, index, schema.id)
+    return index
+
+
+def sync_exemplars(session: Session, runtime: Runtime, index: LabelIndex, schema_id: int) -> int:
+    """Add exemplars stored since the index last looked (other processes add them too)."""
+    rows = session.execute(
+        select(Exemplar.id, Exemplar.item_id, Exemplar.label, Exemplar.embedder_id,
+               Exemplar.vector, Item.text)
+        .join(Item, Item.id == Exemplar.item_id)
+        .where(Exemplar.schema_id == schema_id, Exemplar.id > index.exemplar_watermark)
+        .order_by(Exemplar.id)
+    ).all()
+    if not rows:
+        return 0
+    model_id = runtime.embedder.model_id
+    stale = [i for i, r in enumerate(rows) if r.embedder_id != model_id]
+    fresh = runtime.embedder.embed([rows[i].text for i in stale]) if stale else None
+    vectors = []
+    for i, row in enumerate(rows):
+        if row.embedder_id == model_id:
+            vectors.append(np.frombuffer(row.vector, dtype=np.float32))
+        else:  # stored by another embedding model: embed the text again
+            vectors.append(fresh[stale.index(i)])  # type: ignore[index]
+    return index.add_exemplars([str(r.item_id) for r in rows], np.stack(vectors),
+                               [r.label for r in rows], watermark=rows[-1].id)
+
+
+def add_exemplar(session: Session, runtime: Runtime, schema: LabelSchema, item: Item,
+                 label: str | None) -> Exemplar:
+    vector = runtime.embedder.embed([item.text])[0]
+    exemplar = Exemplar(project_id=schema.project_id, schema_id=schema.id, item_id=item.id,
+                        label=label, embedder_id=runtime.embedder.model_id,
+                        vector=np.asarray(vector, dtype=np.float32).tobytes())
+    session.add(exemplar)
+    session.flush()
+    return exemplar
+
+
+def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: SchemaVersion,
+             texts: Sequence[str], params: ClassifyParams,
+             vectors: np.ndarray | None = None) -> list[Decision]:
+    index = index_for(session, runtime, schema, version)
+    decisions = runtime.engine.classify(texts, index, params, vectors=vectors)
+    count_decisions([d.status for d in decisions])
+    return decisions
+
+
+def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersion,
+                     items: Sequence[Item], decisions: Sequence[Decision]) -> list[Annotation]:
+    """Store each decision as an annotation and make it the item's current model decision.
+
+    A reviewed item keeps its reviewed label: a person's decision is ground truth.
+    """
+    annotations = [
+        Annotation(project_id=schema.project_id, item_id=item.id, schema_id=schema.id,
+                   schema_version=version.version, label=d.label, labels=d.labels,
+                   confidence=d.confidence, status=d.status, source=MODEL_SOURCE,
+                   model_id=d.model_id or None, prompt_version=d.prompt_version or None,
+                   trace=[vars(step) for step in d.trace])
+        for item, d in zip(items, decisions, strict=True)
+    ]
+    session.add_all(annotations)
+    session.flush()
+    upsert_states(session, [
+        {"project_id": schema.project_id, "item_id": a.item_id, "schema_id": schema.id,
+         "annotation_id": a.id, "schema_version": a.schema_version, "label": a.label,
+         "confidence": a.confidence, "status": a.status, "model_label": a.label,
+         "model_confidence": a.confidence, "model_status": a.status, "updated_at": utcnow()}
+        for a in annotations
+    ])
+    return annotations
+
+
+def upsert_states(session: Session, rows: list[dict], *, overwrite_reviewed: bool = False) -> None:
+    """Insert or update item_states rows keyed by (item_id, schema_id) in one statement."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ItemState).values(rows)
+    table = ItemState.__table__
+    keep_reviewed = table.c.status == "reviewed"
+    current = {}
+    for column in ("annotation_id", "schema_version", "label", "confidence", "status"):
+        new = stmt.excluded[column]
+        current[column] = new if overwrite_reviewed else case((keep_reviewed, table.c[column]),
+                                                             else_=new)
+    model_columns = ("model_label", "model_confidence", "model_status")
+    updates = {
+        **current,
+        **{c: stmt.excluded[c] for c in model_columns if c in rows[0]},
+        "updated_at": stmt.excluded.updated_at,
+    }
+    if overwrite_reviewed:  # a person decided: the item leaves any lease
+        updates.update(lease_owner=None, lease_token=None, lease_expires_at=None)
+    session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "schema_id"],
+                                               set_=updates))

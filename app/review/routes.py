@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from app.deps import Reviewer, RuntimeDep, SessionDep, Viewer
+from app.items import repository as items
+from app.label_schemas import repository as schemas
+from app.review import service
+from app.review.api import (
+    CandidateOut,
+    LabelQuality,
+    ReviewIn,
+    ReviewItemOut,
+    ReviewOut,
+    ReviewQueueOut,
+    SchemaStatsOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["review"])
+
+
+@router.get("/review", response_model=ReviewQueueOut, response_model_by_alias=True)
+def review_queue(
+    principal: Reviewer,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    schema: str = Query(min_length=1, max_length=100),
+    limit: int = Query(10, ge=1, le=100),
+) -> ReviewQueueOut:
+    """Lease the next items that need a person (no_match and needs_review), least confident
+    first, with their candidate labels. A lease keeps other reviewers off the items until it
+    expires (RAC_REVIEW_LEASE_SECONDS) or the item is reviewed."""
+    label_schema = schemas.get_schema(session, principal.project_id, schema)
+    leased = service.claim(session, principal, label_schema, limit,
+                           runtime.settings.review_lease_seconds)
+    versions = {}
+    out = []
+    for row in leased:
+        number = row.state.schema_version
+        if number not in versions:
+            versions[number] = schemas.get_version(session, label_schema, number)
+        candidates = service.candidates_with_descriptions(row.annotation, versions[number])
+        out.append(ReviewItemOut(
+            id=row.item.external_id, text=row.item.text, metadata=row.item.meta or {},
+            schema=label_schema.name, schema_version=number, status=row.state.status,
+            label=row.state.label, confidence=row.state.confidence,
+            candidates=[CandidateOut(**c) for c in candidates],
+            lease_expires_at=row.state.lease_expires_at))
+    remaining, reviewed = service.queue_counts(session, label_schema)
+    return ReviewQueueOut(items=out, remaining=remaining, reviewed=reviewed)
+
+
+@router.post("/items/{item_id}/review", response_model=ReviewOut, response_model_by_alias=True)
+def review_item(item_id: str, body: ReviewIn, principal: Reviewer, session: SessionDep,
+                runtime: RuntimeDep) -> ReviewOut:
+    """Record the right label (or null: none of the labels) for an item. The item becomes
+    ground truth and an exemplar of its label at once."""
+    item = items.get_item(session, principal.project_id, item_id)
+    result = service.review(session, runtime, principal, item, body.schema_name, body.label,
+                            body.note)
+    return ReviewOut(id=item.external_id, schema=result.schema.name, label=body.label,
+                     status="reviewed", reviewer=principal.key_name,
+                     reviewed_at=result.annotation.created_at, model_label=result.model_label)
+
+
+@router.get("/schemas/{name}/stats", response_model=SchemaStatsOut,
+            response_model_by_alias=True, tags=["schemas"])
+def schema_stats(name: str, principal: Viewer, session: SessionDep,
+                 runtime: RuntimeDep) -> SchemaStatsOut:
+    """Counts by status, coverage, and — on items the model labelled and a person reviewed —
+    agreement, per-label precision and recall, and the precision observed at the cutoff."""
+    label_schema = schemas.get_schema(session, principal.project_id, name)
+    cutoff = runtime.settings.engine.cutoff
+    s = service.stats(session, label_schema, cutoff)
+    return SchemaStatsOut(
+        schema=label_schema.name, total=s.total, counts=s.counts, coverage=s.coverage,
+        cutoff=cutoff, reviewed_model_decisions=s.reviewed_model_decisions,
+        agreement=s.agreement, precision_at_cutoff=s.precision_at_cutoff,
+        reviewed_at_cutoff=s.reviewed_at_cutoff,
+        per_label=[LabelQuality(**row) for row in s.per_label])

@@ -1,0 +1,189 @@
+"""The review queue: leases so two reviewers never get the same item, reviewed labels as ground
+truth (and exemplars), and quality stats from reviews."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.auth.service import Principal
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput
+from app.items.models import Item
+from app.label_schemas import repository as schemas
+from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling import service as labelling
+from app.labelling.models import NEEDS_A_PERSON, Annotation, ItemState
+from app.runtime import Runtime
+
+
+@dataclass
+class Leased:
+    item: Item
+    state: ItemState
+    annotation: Annotation
+
+
+def claim(session: Session, principal: Principal, schema: LabelSchema, limit: int,
+          lease_seconds: int) -> list[Leased]:
+    """Lease up to `limit` items that need a person, least confident first.
+
+    One UPDATE claims them; on PostgreSQL its subquery takes the rows FOR UPDATE SKIP LOCKED, and
+    SQLite runs one writer at a time, so two reviewers never hold the same item. A reviewer's own
+    unexpired leases come back first (a reload shows the same items).
+    """
+    now = utcnow()
+    token = secrets.token_hex(16)
+    claimable = (
+        select(ItemState.id)
+        .where(ItemState.schema_id == schema.id, ItemState.status.in_(NEEDS_A_PERSON),
+               or_(ItemState.lease_expires_at.is_(None), ItemState.lease_expires_at < now,
+                   ItemState.lease_owner == principal.key_id))
+        .order_by((ItemState.lease_owner == principal.key_id).desc(),
+                  ItemState.confidence.asc(), ItemState.id.asc())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(
+        update(ItemState)
+        .where(ItemState.id.in_(claimable.scalar_subquery()))
+        .values(lease_owner=principal.key_id, lease_token=token,
+                lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(Item, ItemState, Annotation)
+        .join(ItemState, ItemState.item_id == Item.id)
+        .join(Annotation, Annotation.id == ItemState.annotation_id)
+        .where(ItemState.lease_token == token)
+        .order_by(ItemState.confidence.asc(), ItemState.id.asc())
+    ).all()
+    return [Leased(item, state, annotation) for item, state, annotation in rows]
+
+
+def queue_counts(session: Session, schema: LabelSchema) -> tuple[int, int]:
+    counts = dict(session.execute(
+        select(ItemState.status, func.count()).where(ItemState.schema_id == schema.id)
+        .group_by(ItemState.status)
+    ).all())
+    return sum(counts.get(s, 0) for s in NEEDS_A_PERSON), counts.get("reviewed", 0)
+
+
+def _schema_for_item(session: Session, principal: Principal, item: Item,
+                     name: str | None) -> LabelSchema:
+    if name is not None:
+        return schemas.get_schema(session, principal.project_id, name)
+    names = list(session.scalars(
+        select(LabelSchema.name).join(ItemState, ItemState.schema_id == LabelSchema.id)
+        .where(ItemState.item_id == item.id)))
+    if len(names) != 1:
+        raise InvalidInput("say which schema this review is for (`schema`): the item has "
+                           + (f"labels under {', '.join(sorted(names))}" if names
+                              else "no label under any schema yet"))
+    return schemas.get_schema(session, principal.project_id, names[0])
+
+
+@dataclass
+class ReviewResult:
+    schema: LabelSchema
+    annotation: Annotation
+    model_label: str | None
+
+
+def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
+           schema_name: str | None, label: str | None, note: str | None) -> ReviewResult:
+    """Record a person's label (null: none of the schema's labels applies) as ground truth."""
+    schema = _schema_for_item(session, principal, item, schema_name)
+    version = schemas.get_version(session, schema)
+    names = {x["name"] for x in version.content["labels"]}
+    if label is not None and label not in names:
+        raise InvalidInput(f"{label!r} is not a label of {schema.name!r} version "
+                           f"{version.version}")
+    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
+                                                   ItemState.schema_id == schema.id))
+    now = utcnow()
+    if state is not None and _leased_by_other(state, principal, now):
+        raise Conflict(f"item {item.external_id!r} is being reviewed by someone else until "
+                       f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
+    annotation = Annotation(
+        project_id=schema.project_id, item_id=item.id, schema_id=schema.id,
+        schema_version=version.version, label=label, labels=[label] if label else [],
+        confidence=1.0, status="reviewed", source=principal.key_name,
+        reviewer_key_id=principal.key_id, note=note, trace=[])
+    session.add(annotation)
+    session.flush()
+    labelling.upsert_states(session, [{
+        "project_id": schema.project_id, "item_id": item.id, "schema_id": schema.id,
+        "annotation_id": annotation.id, "schema_version": version.version, "label": label,
+        "confidence": 1.0, "status": "reviewed", "updated_at": now,
+    }], overwrite_reviewed=True)
+    # Ground truth joins the label index as an exemplar: later similar items retrieve it.
+    labelling.add_exemplar(session, runtime, schema, item, label)
+    return ReviewResult(schema, annotation, state.model_label if state else None)
+
+
+def _leased_by_other(state: ItemState, principal: Principal, now: datetime) -> bool:
+    return (state.lease_owner is not None and state.lease_owner != principal.key_id
+            and state.lease_expires_at is not None and state.lease_expires_at > now)
+
+
+def candidates_with_descriptions(annotation: Annotation,
+                                 version: SchemaVersion) -> list[dict]:
+    descriptions = {x["name"]: x["description"] for x in version.content["labels"]}
+    return [{"label": step["label"], "description": descriptions.get(step["label"], ""),
+             "rank": step["rank"], "retrieval_score": step["retrieval_score"],
+             "p_yes": step.get("p_yes")} for step in annotation.trace or []]
+
+
+@dataclass
+class Stats:
+    total: int
+    counts: dict[str, int]
+    coverage: float | None
+    reviewed_model_decisions: int
+    agreement: float | None
+    precision_at_cutoff: float | None
+    reviewed_at_cutoff: int
+    per_label: list[dict]
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def stats(session: Session, schema: LabelSchema, cutoff: float) -> Stats:
+    counts = dict(session.execute(
+        select(ItemState.status, func.count()).where(ItemState.schema_id == schema.id)
+        .group_by(ItemState.status)).all())
+    total = sum(counts.values())
+    auto = session.scalar(select(func.count()).where(
+        ItemState.schema_id == schema.id, ItemState.model_status.is_not(None),
+        ItemState.model_label.is_not(None), ItemState.model_confidence >= cutoff)) or 0
+    pairs = session.execute(
+        select(ItemState.model_label, ItemState.label, ItemState.model_confidence)
+        .where(ItemState.schema_id == schema.id, ItemState.status == "reviewed",
+               ItemState.model_status.is_not(None))).all()
+    agree = sum(m == h for m, h, _ in pairs)
+    confident = [(m, h) for m, h, c in pairs if m is not None and c is not None and c >= cutoff]
+    predicted = Counter(m for m, _, _ in pairs if m is not None)
+    actual = Counter(h for _, h, _ in pairs if h is not None)
+    hits = Counter(m for m, h, _ in pairs if m is not None and m == h)
+    per_label = [
+        {"label": name, "precision": _ratio(hits[name], predicted[name]),
+         "recall": _ratio(hits[name], actual[name]), "predicted": predicted[name],
+         "actual": actual[name]}
+        for name in sorted(set(predicted) | set(actual))
+    ]
+    return Stats(
+        total=total, counts={s: counts.get(s, 0) for s in
+                             ("accepted", "needs_review", "no_match", "reviewed")},
+        coverage=_ratio(auto, total), reviewed_model_decisions=len(pairs),
+        agreement=_ratio(agree, len(pairs)),
+        precision_at_cutoff=_ratio(sum(m == h for m, h in confident), len(confident)),
+        reviewed_at_cutoff=len(confident), per_label=per_label)
+
