@@ -1,0 +1,318 @@
+"""`rac eval`: label a CSV with gold labels through the engine and report every metric.
+
+The engine is called exactly as the service calls it (`Engine.classify` on chunks of items, so
+questions are batched across the items of a chunk); nothing here re-implements a step. The report
+carries the parameters, the model ids and the prompt version, so a number can be reproduced.
+
+Latency per item is the wall time of the item's chunk divided by the chunk's size (items of a
+chunk are answered together); `--batch-size 1` measures true one-at-a-time latency.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.rac.engine import ClassifyParams, Decision, Engine
+from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
+from app.rac.prompts import LabelInfo
+
+METHODS = ("rac", "retrieval", "all-in-prompt")
+
+
+def load_schema(path: Path) -> tuple[str, bool, list[LabelInfo], str]:
+    """(name, multi_label, labels, content hash) of a schema file, validated like an upload."""
+    from app.errors import AppError
+    from app.label_schemas.format import parse_document, validate_schema_document
+
+    media = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
+    try:
+        doc = validate_schema_document(parse_document(path.read_bytes(), media))
+    except AppError as exc:
+        raise click.ClickException(f"{path.name}: {exc.detail}") from None
+    labels = [LabelInfo(x.name, x.description, tuple(x.examples)) for x in doc.labels]
+    return doc.name, doc.multi_label, labels, doc.content_hash()
+
+
+def load_rows(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in (text_col, label_col) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise click.ClickException(f"{path.name} has no column(s) {', '.join(missing)} "
+                                       f"(columns: {', '.join(reader.fieldnames or [])})")
+        return [(row[text_col] or "", (row[label_col] or "").strip()) for row in reader]
+
+
+def sample_rows(rows: list[tuple[str, str]], limit: int | None, seed: int
+                ) -> list[tuple[str, str]]:
+    """A fixed random sample (same rows for the same file, limit and seed), in file order."""
+    if limit is None or limit >= len(rows):
+        return rows
+    chosen = sorted(random.Random(seed).sample(range(len(rows)), limit))
+    return [rows[i] for i in chosen]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _make_judge():  # type: ignore[no-untyped-def]
+    from app.config import get_settings
+
+    settings = get_settings().llm
+    try:  # the service's own factory, when present, so eval runs what the service runs
+        from app.runtime import make_judge
+    except ImportError:
+        from app.rac.judges.llama_cpp import LlamaCppJudge
+
+        return LlamaCppJudge(settings.model_path, n_ctx=settings.n_ctx,
+                             n_threads=settings.n_threads)
+    return make_judge(settings)
+
+
+def _chunks(n: int, size: int) -> list[range]:
+    return [range(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method: str,
+             top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
+             window: int, limit: int | None, seed: int, batch_size: int,
+             progress: bool = True) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from app.config import get_settings
+    from app.rac.embedder import SentenceTransformerEmbedder
+    from app.rac.index import LabelIndex
+
+    name, multi_label, labels, schema_hash = load_schema(schema)
+    all_rows = load_rows(data, text_col, label_col)
+    rows = sample_rows(all_rows, limit, seed)
+    if not rows:
+        raise click.ClickException(f"{data.name} has no rows")
+    texts = [t for t, _ in rows]
+    golds = [g for _, g in rows]
+    settings = get_settings()
+    threshold = settings.engine.accept_threshold if accept_threshold is None else accept_threshold
+
+    report: dict[str, Any] = {
+        "method": method,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "schema": {"file": schema.name, "name": name, "labels": len(labels),
+                   "content_hash": schema_hash, "multi_label": multi_label},
+        "data": {"file": data.name, "sha256": _file_sha256(data), "rows": len(all_rows),
+                 "text_col": text_col, "label_col": label_col},
+        "sample": {"limit": limit, "seed": seed, "n": len(rows)},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+    }
+    decisions: list[Decision] = []
+    latencies: list[float] = []
+    bar = tqdm(total=len(rows), unit="item", disable=not progress, file=sys.stderr,
+               desc=method)
+
+    if method == "all-in-prompt":
+        from app.rac.all_in_prompt import AllInPromptClassifier
+
+        built = time.perf_counter()
+        classifier = AllInPromptClassifier(labels, settings.llm.model_path,
+                                           n_threads=settings.llm.n_threads, cutoff=cutoff)
+        setup_seconds = time.perf_counter() - built
+        report["params"] = {"cutoff": cutoff, "n_ctx": classifier.n_ctx}
+        report["models"] = {"llm": classifier.model_id}
+        report["prompt_version"] = classifier.prompt_version
+        report["all_in_prompt"] = {"labels_in_prompt": classifier.fit.labels_in_prompt,
+                                   "labels_total": classifier.fit.labels_total,
+                                   "truncated": classifier.fit.truncated,
+                                   "prefix_tokens": classifier.fit.prompt_tokens}
+        started = time.perf_counter()
+        for text in texts:  # one at a time: the model answers items in sequence anyway
+            t0 = time.perf_counter()
+            decisions.extend(classifier.classify([text]))
+            latencies.append(time.perf_counter() - t0)
+            bar.update(1)
+        seconds = time.perf_counter() - started
+        judge_seconds = seconds
+        classifier.close()
+    else:
+        embedder = SentenceTransformerEmbedder(settings.embedder.model_path,
+                                               batch_size=settings.embedder.batch_size)
+        judge = _make_judge() if method == "rac" else None
+        params = ClassifyParams(top_k=top_k, accept_threshold=threshold, cutoff=cutoff,
+                                strategy="retrieval" if method == "retrieval" else strategy,
+                                window=window, multi_label=multi_label)
+        built = time.perf_counter()
+        index = LabelIndex.build(labels, embedder)
+        setup_seconds = time.perf_counter() - built
+        engine = Engine(embedder, judge)
+        report["params"] = {k: v for k, v in vars(params).items()}
+        report["params"]["batch_size"] = batch_size
+        report["models"] = {"embedder": embedder.model_id,
+                            "judge": judge.model_id if judge else None}
+        report["prompt_version"] = judge.prompt_version if judge else None
+        started = time.perf_counter()
+        for chunk in _chunks(len(texts), batch_size):
+            t0 = time.perf_counter()
+            decisions.extend(engine.classify([texts[i] for i in chunk], index, params))
+            per_item = (time.perf_counter() - t0) / len(chunk)
+            latencies.extend([per_item] * len(chunk))
+            bar.update(len(chunk))
+        seconds = time.perf_counter() - started
+        judge_seconds = judge.stats.seconds if judge else 0.0
+        if judge is not None:
+            judge.close()
+    bar.close()
+
+    metrics = evaluate(golds, decisions, [x.name for x in labels], seconds=seconds,
+                       latencies=latencies, cutoffs=DEFAULT_CUTOFFS)
+    calls = sum(d.judge_calls for d in decisions)
+    metrics["setup_seconds"] = setup_seconds
+    metrics["llm_calls"] = calls
+    metrics["llm_seconds"] = judge_seconds
+    metrics["llm_calls_per_second"] = calls / judge_seconds if calls and judge_seconds else None
+    metrics["llm_time_share"] = judge_seconds / seconds if seconds and calls else None
+    metrics["status_counts"] = {s: sum(d.status == s for d in decisions)
+                                for s in ("accepted", "needs_review", "no_match")}
+    report["metrics"] = metrics
+    report["curve"] = _curve(golds, decisions, {x.name for x in labels})
+    return report
+
+
+def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list[list[float]]:
+    """(coverage, precision) after each distinct confidence, most confident first: the full
+    precision-coverage curve, for plotting."""
+    from app.rac.evaluation import is_correct
+
+    items = sorted(((d.confidence, is_correct(g, d.label, names)) for g, d in
+                    zip(golds, decisions, strict=True) if d.label is not None),
+                   key=lambda x: -x[0])
+    out, right, n = [], 0, len(golds)
+    for i, (conf, ok) in enumerate(items):
+        right += ok
+        if i + 1 == len(items) or items[i + 1][0] != conf:
+            out.append([(i + 1) / n, right / (i + 1)])
+    return out
+
+
+def plot_curve(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a server
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    curve = report["curve"]
+    if curve:
+        ax.plot([c for c, _ in curve], [p for _, p in curve], drawstyle="steps-post")
+    for target in (0.90, 0.95):
+        ax.axhline(target, color="grey", linewidth=0.6, linestyle="--")
+    m = report["metrics"]
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("coverage (share of items labelled at or above the cutoff)")
+    ax.set_ylabel("precision")
+    ax.set_title(f"{report['method']} on {report['data']['file']} (n={m['n']}, "
+                 f"accuracy {m['accuracy']:.3f})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def summary(report: dict[str, Any]) -> str:
+    m = report["metrics"]
+
+    def f(x: Any, fmt: str = ".3f") -> str:
+        return "n/a" if x is None else format(x, fmt)
+
+    lines = [f"{report['method']} on {report['data']['file']}: {m['n']} items "
+             f"({report['schema']['labels']} labels)"]
+    if "all_in_prompt" in report:
+        fit = report["all_in_prompt"]
+        if fit["truncated"]:
+            lines.append(f"  WARNING: only {fit['labels_in_prompt']} of {fit['labels_total']} "
+                         "labels fit in the context window; the others can never be predicted")
+        else:
+            lines.append(f"  all {fit['labels_total']} labels fit in the prompt "
+                         f"({fit['prefix_tokens']} tokens)")
+    lines.append(f"  accuracy {f(m['accuracy'])}   macro-F1 {f(m['macro_f1'])}   "
+                 f"labelled {f(m['labelled_share'])}   ECE {f(m['ece'])}")
+    cap = m["coverage_at_precision"]
+    lines.append(f"  coverage at precision 0.90: {f(cap['0.90']['coverage'])} "
+                 f"(cutoff {f(cap['0.90']['cutoff'])}),  0.95: {f(cap['0.95']['coverage'])} "
+                 f"(cutoff {f(cap['0.95']['cutoff'])})")
+    lines.append(f"  LLM calls/item {f(m['llm_calls_per_item'], '.2f')}   judge AUC "
+                 f"{f(m['judge_auc'])}   items/s {f(m['items_per_second'], '.2f')}   "
+                 f"latency p50 {f(m['latency_p50_s'], '.4f')} s  p95 "
+                 f"{f(m['latency_p95_s'], '.4f')} s")
+    if m["llm_calls_per_second"]:
+        lines.append(f"  LLM calls/s {f(m['llm_calls_per_second'], '.2f')}   share of wall time "
+                     f"in the LLM {f(m['llm_time_share'], '.2f')}")
+    lines.append("  cutoff  coverage  precision")
+    for point in m["precision_coverage"]:
+        if point["cutoff"] in (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99):
+            lines.append(f"  {point['cutoff']:6.2f}  {point['coverage']:8.3f}  "
+                         f"{f(point['precision']):>9s}")
+    return "\n".join(lines)
+
+
+@click.command("eval")
+@click.option("--schema", "schema", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="label schema (YAML or JSON)")
+@click.option("--data", "data", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with a text column and a gold label column")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--label-col", default="category", show_default=True)
+@click.option("--method", type=click.Choice(METHODS), default="rac", show_default=True,
+              help="rac: retrieve then judge; retrieval: top retrieved label, no LLM; "
+                   "all-in-prompt: every label in one prompt (the naive baseline)")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--accept-threshold", type=click.FloatRange(0, 1), default=None,
+              help="P(yes) to accept a candidate [default: the engine setting]")
+@click.option("--cutoff", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="confidence at or above which a label needs no review")
+@click.option("--strategy", type=click.Choice(["sequential", "window"]), default="sequential",
+              show_default=True)
+@click.option("--window", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="evaluate a fixed random sample of this many rows")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the --limit sample")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1),
+              help="items per Engine.classify call")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="write the JSON report here")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="draw the precision-coverage curve to this image (PNG)")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str,
+                 top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
+                 window: int, limit: int | None, seed: int, batch_size: int, out: Path,
+                 plot: Path | None, quiet: bool) -> None:
+    """Evaluate a labelling method on a CSV with gold labels (see docs/results.md)."""
+    report = run_eval(schema=schema, data=data, text_col=text_col, label_col=label_col,
+                      method=method, top_k=top_k, accept_threshold=accept_threshold,
+                      cutoff=cutoff, strategy=strategy, window=window, limit=limit, seed=seed,
+                      batch_size=batch_size, progress=not quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_curve(report, plot)
+    click.echo(summary(report))
+    click.echo(f"report written to {out}" + (f", curve to {plot}" if plot else ""))

@@ -1,0 +1,116 @@
+"""`rac eval` end to end on a tiny schema and CSV written here, with the real bundled embedder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.rac.prompts import PROMPT_VERSION
+
+SCHEMA = """\
+name: tiny
+labels:
+  - name: weather
+    description: The message is about the weather, rain, sun, temperature or the forecast.
+    examples: ["Will it rain tomorrow?"]
+  - name: cooking
+    description: The message is about cooking food, recipes, baking or kitchen equipment.
+    examples: ["How long do I bake bread?"]
+  - name: football
+    description: The message is about football (soccer), matches, goals, teams and players.
+    examples: ["Who won the match last night?"]
+"""
+ROWS = [
+    ("Is it going to be sunny this weekend?", "weather"),
+    ("The forecast says heavy rain and wind", "weather"),
+    ("It is freezing cold outside today", "weather"),
+    ("What temperature should the oven be for a cake?", "cooking"),
+    ("Give me a recipe for tomato soup", "cooking"),
+    ("How do I sharpen my kitchen knives?", "cooking"),
+    ("Our team scored three goals in the second half", "football"),
+    ("Which players are in the starting eleven?", "football"),
+    ("The referee gave a penalty in the final minute", "football"),
+    ("Please reset my bank card PIN", "banking"),  # not in the schema: should get no label
+]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    schema = tmp_path / "tiny.yaml"
+    schema.write_text(SCHEMA)
+    data = tmp_path / "tiny.csv"
+    with data.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["message", "gold"])
+        writer.writerows(ROWS)
+    return schema, data
+
+
+def run(files: tuple[Path, Path], tmp_path: Path, *args: str) -> dict:
+    schema, data = files
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(main, [
+        "eval", "--schema", str(schema), "--data", str(data), "--text-col", "message",
+        "--label-col", "gold", "--out", str(out), "--quiet", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "accuracy" in result.output
+    return json.loads(out.read_text())
+
+
+def test_retrieval_report_is_complete_and_sane(files, tmp_path):
+    plot = tmp_path / "curve.png"
+    report = run(files, tmp_path, "--method", "retrieval", "--top-k", "3", "--plot", str(plot))
+    m = report["metrics"]
+    assert m["n"] == len(ROWS)
+    assert m["out_of_scope_rows"] == 1
+    # Retrieval always names a label, so the out-of-scope row is wrong: at most 9 of 10.
+    assert 0.8 <= m["accuracy"] <= 0.9
+    assert 0.0 < m["macro_f1"] <= 1.0
+    assert m["labelled_share"] == 1.0
+    assert m["llm_calls_per_item"] == 0.0 and m["judge_auc"] is None
+    assert m["items_per_second"] > 0 and 0 < m["latency_p50_s"] <= m["latency_p95_s"]
+    assert 0.0 <= m["ece"] <= 1.0
+    coverages = [p["coverage"] for p in m["precision_coverage"]]
+    assert coverages == sorted(coverages, reverse=True) and coverages[0] == 1.0
+    # The wrong out-of-scope row caps precision over all items at 0.9: below the 0.95 target.
+    assert 0.0 <= m["coverage_at_precision"]["0.95"]["coverage"] <= 0.9
+    assert 0.0 <= m["coverage_at_precision"]["0.90"]["coverage"] <= 1.0
+    assert report["params"]["strategy"] == "retrieval" and report["params"]["top_k"] == 3
+    assert report["models"]["embedder"].startswith("all-MiniLM-L6-v2")
+    assert report["schema"]["labels"] == 3 and report["data"]["file"] == "tiny.csv"
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_limit_takes_the_same_sample_for_the_same_seed(files, tmp_path):
+    a = run(files, tmp_path, "--method", "retrieval", "--limit", "4", "--seed", "7")
+    b = run(files, tmp_path, "--method", "retrieval", "--limit", "4", "--seed", "7")
+    assert a["metrics"]["n"] == 4 and a["sample"] == {"limit": 4, "seed": 7, "n": 4}
+    assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
+    assert a["curve"] == b["curve"]
+
+
+def test_missing_column_is_a_clear_error(files, tmp_path):
+    schema, data = files
+    result = CliRunner().invoke(main, ["eval", "--schema", str(schema), "--data", str(data),
+                                       "--out", str(tmp_path / "r.json"), "--quiet"])
+    assert result.exit_code != 0 and "no column" in result.output
+
+
+@pytest.mark.slow
+def test_rac_with_the_bundled_judge(files, tmp_path):
+    report = run(files, tmp_path, "--method", "rac", "--limit", "5", "--top-k", "2",
+                 "--accept-threshold", "0.5")
+    m = report["metrics"]
+    assert m["n"] == 5
+    assert 1.0 <= m["llm_calls_per_item"] <= 2.0  # at least the first candidate, at most top_k
+    assert m["llm_calls_per_second"] > 0 and 0 < m["llm_time_share"] <= 1.0
+    assert m["judge_auc"] is None or 0.0 <= m["judge_auc"] <= 1.0
+    assert report["models"]["judge"].startswith("llama.cpp:")
+    assert report["prompt_version"] == PROMPT_VERSION
+    assert report["params"]["accept_threshold"] == 0.5
+    assert sum(m["status_counts"].values()) == 5
