@@ -132,5 +132,10 @@ def schemas_json_schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+from app.rac.eval_cli import eval_command  # noqa: E402 - registered last, kept apart
+
+main.add_command(eval_command)
+
+
 if __name__ == "__main__":
     main()
