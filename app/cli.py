@@ -44,6 +44,34 @@ def serve(host: str, port: int, workers: int) -> None:
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
 
 
+@main.command()
+def worker() -> None:
+    """Run batch jobs: a Celery worker with RAC_QUEUE=celery, else a database-polling worker
+    (any number may run beside the API; chunk leases keep them apart)."""
+    import logging
+    import os
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    if settings.queue == "celery":
+        from app.jobs.celery_app import celery_app
+
+        # solo pool: the models are loaded once, in this process, and a chunk runs here.
+        celery_app().worker_main(["worker", "--loglevel=INFO", "--pool=solo",
+                                  "--queues", settings.jobs.celery_queue,
+                                  "--hostname", f"rac-{os.getpid()}@%h"])
+        return
+    from app.jobs.runner import JobRunner
+    from app.jobs.worker_context import worker_context
+
+    factory, runtime = worker_context()
+    runner = JobRunner(factory, runtime)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.stop(timeout=0))
+    runner.run_forever()
+
+
 @main.group()
 def db() -> None:
     """Database migrations."""
@@ -66,11 +94,14 @@ def db_upgrade() -> None:
 def db_revision(message: str, autogenerate: bool) -> None:
     """Write a new migration into migrations/versions (for developers)."""
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     from app.db import alembic_config
 
-    command.revision(alembic_config(get_settings().resolved_database_url), message=message,
-                     autogenerate=autogenerate)
+    config = alembic_config(get_settings().resolved_database_url)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    rev_id = f"{int(head or 0) + 1:04d}"  # sequential ids read better than random hex
+    command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
 
 
 @main.group()

@@ -68,6 +68,11 @@ class JobsSettings(BaseModel):
     """A claimed chunk returns to the queue if its worker is silent this long."""
     broker_url: str = "redis://127.0.0.1:6379/0"
     """Celery broker (RAC_QUEUE=celery)."""
+    celery_queue: str = "rac-chunks"
+    """Celery queue the chunk tasks go to."""
+    inprocess_worker: bool = True
+    """With RAC_QUEUE=inprocess, run a worker thread inside the API process (else only
+    `rac worker` processes run jobs)."""
 
 
 class Settings(BaseSettings):

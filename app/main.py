@@ -1,5 +1,5 @@
 """The FastAPI application. `create_app()` wires routers; the lifespan builds the heavy objects
-(database engine, later the engine runtime) once per process."""
+(database engine, engine runtime) once per process and starts the job workers it owns."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from app.db import (
 )
 from app.errors import ServiceUnavailable, error_body, install_error_handlers
 from app.items.routes import router as items_router
+from app.jobs.dispatch import Dispatcher, OrphanSweeper
+from app.jobs.routes import router as jobs_router
+from app.jobs.runner import JobRunner
 from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
 from app.labelling.routes import router as labelling_router
@@ -49,6 +52,22 @@ def _prepare_database(settings: Settings, engine: Any) -> None:
         )
 
 
+def _start_job_workers(app: FastAPI, settings: Settings
+                       ) -> tuple[JobRunner | None, OrphanSweeper | None]:
+    """The embedded default runs jobs on a thread of this process; with Celery the API only
+    queues chunks (and re-queues those of workers that died)."""
+    runner = sweeper = None
+    if settings.queue == "inprocess" and settings.jobs.inprocess_worker:
+        runner = JobRunner(app.state.session_factory, app.state.runtime)
+        runner.start()
+    app.state.dispatcher = Dispatcher(settings, wake=runner.wake if runner else None)
+    if settings.queue == "celery":
+        sweeper = OrphanSweeper(app.state.session_factory, app.state.dispatcher,
+                                every_seconds=max(5.0, settings.jobs.lease_seconds / 2))
+        sweeper.start()
+    return runner, sweeper
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -61,9 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.runtime = Runtime.from_settings(settings)
         observe_judge(app.state.runtime.judge)
+        runner, sweeper = _start_job_workers(app, settings)
         try:
             yield
         finally:
+            if runner is not None:
+                runner.stop()
+            if sweeper is not None:
+                sweeper.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -95,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return json_schema()
 
-    for router in (keys_router, schemas_router, items_router, labelling_router, review_router):
+    for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
+                   jobs_router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

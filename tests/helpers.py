@@ -78,3 +78,33 @@ def seed_labelled_items(factory: sessionmaker[Session], project: str, schema_doc
         session.flush()
         record_decisions(session, pushed.schema, pushed.version, items, decisions)
         session.commit()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll until `predicate()` returns something truthy; fail the test after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def job_annotation_counts(factory: sessionmaker[Session], job_external_id: str
+                          ) -> tuple[int, int, int]:
+    """(total items of the job, annotations written by it, distinct items among them)."""
+    from sqlalchemy import distinct, func, select
+
+    from app.jobs.models import Job
+    from app.labelling.models import Annotation
+
+    with factory() as session:
+        job = session.scalars(select(Job).where(Job.external_id == job_external_id)).one()
+        written, distinct_items = session.execute(
+            select(func.count(), func.count(distinct(Annotation.item_id)))
+            .where(Annotation.job_id == job.id)).one()
+        return job.total, written, distinct_items

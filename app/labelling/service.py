@@ -10,10 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import case, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import dialect_insert, utcnow
 from app.items.models import Item
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
@@ -85,38 +84,48 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
 
 
 def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersion,
-                     items: Sequence[Item], decisions: Sequence[Decision]) -> list[Annotation]:
+                     items: Sequence[Item], decisions: Sequence[Decision],
+                     job_id: int | None = None) -> list[Decision]:
     """Store each decision as an annotation and make it the item's current model decision.
 
-    A reviewed item keeps its reviewed label: a person's decision is ground truth.
+    A reviewed item keeps its reviewed label: a person's decision is ground truth. Within a job
+    an item gets one annotation however often its chunk runs: rows that exist already are
+    skipped. Returns the decisions that were written.
     """
-    annotations = [
-        Annotation(project_id=schema.project_id, item_id=item.id, schema_id=schema.id,
-                   schema_version=version.version, label=d.label, labels=d.labels,
-                   confidence=d.confidence, status=d.status, source=MODEL_SOURCE,
-                   model_id=d.model_id or None, prompt_version=d.prompt_version or None,
-                   trace=[vars(step) for step in d.trace])
+    now = utcnow()
+    rows = [
+        {"project_id": schema.project_id, "item_id": item.id, "schema_id": schema.id,
+         "schema_version": version.version, "label": d.label, "labels": d.labels,
+         "confidence": d.confidence, "status": d.status, "source": MODEL_SOURCE,
+         "model_id": d.model_id or None, "prompt_version": d.prompt_version or None,
+         "trace": [vars(step) for step in d.trace], "job_id": job_id, "created_at": now}
         for item, d in zip(items, decisions, strict=True)
     ]
-    session.add_all(annotations)
-    session.flush()
+    if not rows:
+        return []
+    insert = dialect_insert(session)(Annotation)
+    written = session.execute(
+        insert.on_conflict_do_nothing(index_elements=["job_id", "item_id"])
+        .returning(Annotation.id, Annotation.item_id), rows).all()
+    annotation_of = {item_id: annotation_id for annotation_id, item_id in written}
+    kept = [(row, d) for row, d in zip(rows, decisions, strict=True)
+            if row["item_id"] in annotation_of]
     upsert_states(session, [
-        {"project_id": schema.project_id, "item_id": a.item_id, "schema_id": schema.id,
-         "annotation_id": a.id, "schema_version": a.schema_version, "label": a.label,
-         "confidence": a.confidence, "status": a.status, "model_label": a.label,
-         "model_confidence": a.confidence, "model_status": a.status, "updated_at": utcnow()}
-        for a in annotations
+        {"project_id": schema.project_id, "item_id": row["item_id"], "schema_id": schema.id,
+         "annotation_id": annotation_of[row["item_id"]], "schema_version": version.version,
+         "label": row["label"], "confidence": row["confidence"], "status": row["status"],
+         "model_label": row["label"], "model_confidence": row["confidence"],
+         "model_status": row["status"], "updated_at": now}
+        for row, _ in kept
     ])
-    return annotations
+    return [d for _, d in kept]
 
 
 def upsert_states(session: Session, rows: list[dict], *, overwrite_reviewed: bool = False) -> None:
     """Insert or update item_states rows keyed by (item_id, schema_id) in one statement."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ItemState).values(rows)
+    stmt = dialect_insert(session)(ItemState).values(rows)
     table = ItemState.__table__
     keep_reviewed = table.c.status == "reviewed"
     current = {}

@@ -1,0 +1,239 @@
+"""Creating batch jobs and running their chunks.
+
+`run_chunk` is the one function that does a chunk's work wherever it runs: the in-process worker
+thread, `rac worker`, or a Celery task. It is idempotent: the chunk's annotations, its item
+states, its "done" mark and the job's counters are written in one transaction, and a job writes
+at most one annotation per item, so a worker killed at any point loses nothing and a chunk run
+twice writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.service import Principal
+from app.db import utcnow
+from app.errors import InvalidInput
+from app.items.models import Item
+from app.jobs import repository
+from app.jobs.api import JobCreate
+from app.jobs.models import FINAL_STATES, Job, JobChunk
+from app.label_schemas import repository as schemas
+from app.label_schemas.models import LabelSchema
+from app.labelling import service as labelling
+from app.rac.engine import ClassifyParams
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 30
+"""Attempts per chunk before the job fails. With back-off capped at five minutes this outlasts
+an LLM server outage of about two hours."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100_000}"
+
+
+def create_job(session: Session, principal: Principal, runtime: Runtime, body: JobCreate) -> Job:
+    """Select the items, split them into chunks of ids, and queue the job (nothing is labelled
+    here). Parameters are fixed now, so every chunk of the job decides the same way."""
+    schema = schemas.get_schema(session, principal.project_id, body.schema_name)
+    version = schemas.get_version(session, schema, body.version)
+    params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
+                            cutoff=body.cutoff, accept_threshold=body.accept_threshold,
+                            strategy=body.strategy)
+    selection = body.model_dump(include={"dataset", "items", "include_reviewed"},
+                                exclude_none=True)
+    dataset_id = (repository.get_dataset(session, principal.project_id, body.dataset).id
+                  if body.dataset else None)
+    chosen = body.items
+    query = repository.selection_query(
+        principal.project_id, schema.id, dataset_id=dataset_id,
+        ids=chosen.ids if chosen else None, statuses=chosen.status if chosen else None,
+        unlabelled=bool(chosen and chosen.unlabelled), include_reviewed=body.include_reviewed)
+    job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
+              schema_id=schema.id, schema_version=version.version,
+              params={k: v for k, v in vars(params).items() if k != "multi_label"},
+              selection=selection, state="queued")
+    session.add(job)
+    session.flush()
+    size = runtime.settings.jobs.chunk_size
+    total = 0
+    rows: list[dict] = []
+    for seq, ids in enumerate(_batches(repository.stream_ids(session, query), size)):
+        rows.append({"job_id": job.id, "seq": seq, "item_ids": ids, "state": "pending",
+                     "attempts": 0})
+        total += len(ids)
+        if len(rows) >= 500:
+            session.execute(insert(JobChunk), rows)
+            rows = []
+    if rows:
+        session.execute(insert(JobChunk), rows)
+    if total == 0:
+        raise InvalidInput("the selection matches no items (reviewed items are left out unless "
+                           "include_reviewed is true)")
+    job.total = total
+    session.flush()
+    return job
+
+
+def _batches(ids: Iterator[int], size: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for item_id in ids:
+        batch.append(item_id)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def chunk_ids(session: Session, job: Job) -> list[int]:
+    return list(session.scalars(select(JobChunk.id).where(JobChunk.job_id == job.id)
+                                .order_by(JobChunk.seq)))
+
+
+def cancel_job(session: Session, job: Job) -> Job:
+    if job.state not in FINAL_STATES:
+        job.state = "cancelled"
+        job.finished_at = utcnow()
+        session.flush()
+    return job
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    chunk_id: int
+    job_id: int
+    written: int
+    error: str | None = None
+    retry_in: float | None = None
+    """Seconds until the chunk may be tried again, after a failure."""
+
+
+def backoff_seconds(attempt: int) -> float:
+    return float(min(300, 2 ** min(attempt, 9)))
+
+
+def run_chunk(factory: sessionmaker[Session], runtime: Runtime, worker: str,
+              chunk_id: int | None = None) -> ChunkOutcome | None:
+    """Claim a chunk (that one, or any claimable) and label it. None: nothing to claim."""
+    lease = runtime.settings.jobs.lease_seconds
+    with factory() as session:
+        chunk = repository.claim_chunk(session, worker, lease, chunk_id)
+        session.commit()
+        if chunk is None:
+            return None
+        claimed_id, job_id, attempt = chunk.id, chunk.job_id, chunk.attempts
+    try:
+        with _lease_heartbeat(factory, claimed_id, worker, lease):
+            written = _label_chunk(factory, runtime, claimed_id, worker)
+    except Exception as exc:  # any failure: record it, back off, let the chunk be tried again
+        give_up = attempt >= MAX_ATTEMPTS
+        delay = backoff_seconds(attempt)
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("chunk %s of job %s failed (attempt %s): %s", claimed_id, job_id, attempt,
+                    error)
+        with factory() as session:
+            repository.release_after_failure(session, claimed_id, worker, error, delay, give_up)
+            if give_up:
+                repository.fail_job(session, job_id, f"a chunk failed {attempt} times: {error}")
+            session.commit()
+        return ChunkOutcome(claimed_id, job_id, 0, error, None if give_up else delay)
+    with factory() as session:
+        repository.finish_job_if_complete(session, job_id)
+        session.commit()
+    return ChunkOutcome(claimed_id, job_id, written)
+
+
+def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int,
+                 worker: str) -> int:
+    with factory() as session:
+        chunk = session.get(JobChunk, chunk_id)
+        assert chunk is not None
+        job = session.get(Job, chunk.job_id)
+        assert job is not None
+        if job.state in FINAL_STATES:  # cancelled while queued: leave the chunk be
+            repository.complete_chunk(session, chunk_id, worker)
+            session.commit()
+            return 0
+        repository.mark_running(session, job.id)
+        schema = session.get(LabelSchema, job.schema_id)
+        assert schema is not None
+        version = schemas.get_version(session, schema, job.schema_version)
+        items = list(session.scalars(select(Item).where(Item.id.in_(chunk.item_ids))
+                                     .order_by(Item.id)))
+        params = ClassifyParams(**job.params, multi_label=version.multi_label)
+        session.commit()  # end the read transaction before the long part
+        decisions = labelling.classify(session, runtime, schema, version,
+                                       [item.text for item in items], params)
+        session.commit()
+        written = labelling.record_decisions(session, schema, version, items, decisions,
+                                             job_id=job.id)
+        if not repository.complete_chunk(session, chunk_id, worker):
+            # Our lease ran out and another worker owns the chunk now: keep nothing.
+            session.rollback()
+            return 0
+        repository.add_progress(
+            session, job.id, done=len(written),
+            accepted=sum(d.status == "accepted" for d in written),
+            needs_review=sum(d.status == "needs_review" for d in written),
+            no_match=sum(d.status == "no_match" for d in written),
+            judge_calls=sum(d.judge_calls for d in written))
+        session.commit()
+        return len(written)
+
+
+@contextmanager
+def _lease_heartbeat(factory: sessionmaker[Session], chunk_id: int, worker: str,
+                     lease_seconds: int) -> Iterator[None]:
+    """Renew the chunk's lease while it is worked on, so only a dead worker loses it."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(max(1.0, lease_seconds / 3)):
+            try:
+                with factory() as session:
+                    repository.renew_lease(session, chunk_id, worker, lease_seconds)
+                    session.commit()
+            except Exception as exc:  # a missed beat is survivable; the next one may work
+                log.warning("could not renew the lease of chunk %s: %s", chunk_id, exc)
+
+    thread = threading.Thread(target=beat, name=f"lease-{chunk_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class Progress:
+    items_per_second: float | None
+    eta_seconds: float | None
+    judge_calls_per_item: float | None
+
+
+def progress(job: Job, now: datetime | None = None) -> Progress:
+    now = now or utcnow()
+    per_item = job.judge_calls / job.done if job.done else None
+    if job.started_at is None or job.done == 0:
+        return Progress(None, None, per_item)
+    end = job.finished_at or now
+    elapsed = max((end - job.started_at).total_seconds(), 1e-6)
+    rate = job.done / elapsed
+    eta = None if job.state in FINAL_STATES else (job.total - job.done) / rate
+    return Progress(rate, eta, per_item)

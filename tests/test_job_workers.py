@@ -1,0 +1,179 @@
+"""Jobs on separate worker processes: a worker killed mid-chunk, two Celery workers on Redis and
+PostgreSQL, and an LLM server that goes away mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import distinct, func, select
+
+from app.config import Settings
+from app.jobs.models import Job, JobChunk
+from app.main import create_app
+from tests.helpers import SCHEMAS_DIR, bearer, job_annotation_counts, new_key, wait_for
+from tests.rac.llama_server import LlamaServer
+
+pytestmark = pytest.mark.slow
+
+REDIS_URL = os.environ.get("RAC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"],
+                            env={**os.environ, **env}, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def post_items_and_schema(client: TestClient, headers: dict[str, str], n: int) -> None:
+    r = client.post("/v1/schemas", content=(SCHEMAS_DIR / "demo.yaml").read_bytes(),
+                    headers={**headers, "Content-Type": "application/yaml"})
+    assert r.status_code == 201
+    texts = ["I was charged twice", "the app crashes", "please add dark mode",
+             "I forgot my password", "cancel my plan"]
+    items = [{"id": f"it-{i}", "text": f"{texts[i % 5]} number {i}"} for i in range(n)]
+    assert client.post("/v1/items", json={"items": items}, headers=headers).status_code == 201
+
+
+def job_state(factory, external_id: str) -> Job:  # type: ignore[no-untyped-def]
+    with factory() as session:
+        return session.scalars(select(Job).where(Job.external_id == external_id)).one()
+
+
+def running_chunk_of(factory, pid: int) -> int | None:  # type: ignore[no-untyped-def]
+    with factory() as session:
+        return session.scalar(select(JobChunk.id).where(
+            JobChunk.state == "running", JobChunk.worker.contains(f":{pid}:")))
+
+
+def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_factory, db,
+                                                             tmp_path):
+    settings.jobs.inprocess_worker = False  # only the worker processes below run the job
+    env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir),
+           "RAC_JOBS__LEASE_SECONDS": "6", "RAC_QUEUE": "inprocess"}
+    with TestClient(create_app(settings)) as client:
+        headers = bearer(new_key(session_factory, "acme", "admin"))
+        post_items_and_schema(client, headers, 1200)
+        settings.jobs.chunk_size = 40
+        job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
+                                            "strategy": "retrieval"}, headers=headers).json()
+        assert job["total"] == 1200
+    log = tmp_path / "workers.log"
+    first = start_worker(env, log)
+    second = None
+    try:
+        wait_for(lambda: job_state(session_factory, job["id"]).done >= 200, 180,
+                 what="the first worker to label 200 items")
+        # Freeze the worker until it is caught inside a chunk, then kill it there.
+        for _ in range(200):
+            first.send_signal(signal.SIGSTOP)
+            held = running_chunk_of(session_factory, first.pid)
+            if held is not None:
+                break
+            first.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        assert held is not None, "never caught the worker inside a chunk"
+        first.kill()
+        first.wait(timeout=30)
+        killed_at = job_state(session_factory, job["id"])
+        assert killed_at.state == "running" and killed_at.done < 1200
+        second = start_worker(env, log)
+        done = wait_for(lambda: (j := job_state(session_factory, job["id"])).state
+                        in {"succeeded", "failed"} and j, 300, what="the job to finish")
+        assert done.state == "succeeded", log.read_text()[-3000:]
+        assert done.done == 1200
+        assert job_annotation_counts(session_factory, job["id"]) == (1200, 1200, 1200)
+        with session_factory() as session:
+            retried = session.scalars(select(JobChunk).where(JobChunk.id == held)).one()
+        assert retried.state == "done" and retried.attempts == 2  # the killed chunk ran again
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+
+
+def test_two_celery_workers_share_a_job(settings, session_factory, db, tmp_path):
+    if db.backend != "postgresql":
+        pytest.skip("Celery workers on several machines share a PostgreSQL database")
+    queue = f"rac-test-{uuid.uuid4().hex[:8]}"
+    settings.queue = "celery"
+    settings.jobs.broker_url = REDIS_URL
+    settings.jobs.celery_queue = queue
+    settings.jobs.chunk_size = 20
+    env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir),
+           "RAC_QUEUE": "celery", "RAC_JOBS__BROKER_URL": REDIS_URL,
+           "RAC_JOBS__CELERY_QUEUE": queue}
+    log = tmp_path / "celery.log"
+    workers = [start_worker(env, log), start_worker(env, log)]
+    try:
+        # The API process sends tasks with the same settings the workers read.
+        os.environ.update({"RAC_JOBS__BROKER_URL": REDIS_URL, "RAC_JOBS__CELERY_QUEUE": queue})
+        from app.config import get_settings
+        from app.jobs.celery_app import celery_app
+
+        get_settings.cache_clear()
+        celery_app.cache_clear()
+        with TestClient(create_app(settings)) as client:
+            headers = bearer(new_key(session_factory, "acme", "admin"))
+            post_items_and_schema(client, headers, 400)
+            job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
+                                                "strategy": "retrieval"}, headers=headers)
+            assert job.status_code == 202, job.text
+            job_id = job.json()["id"]
+            done = wait_for(lambda: (j := job_state(session_factory, job_id)).state
+                            in {"succeeded", "failed"} and j, 300, what="the job to finish")
+        assert done.state == "succeeded", log.read_text()[-3000:]
+        assert job_annotation_counts(session_factory, job_id) == (400, 400, 400)
+        with session_factory() as session:
+            workers_used = session.scalar(select(func.count(distinct(JobChunk.worker)))
+                                          .where(JobChunk.job_id == done.id))
+        assert workers_used == 2, "both Celery workers should have labelled chunks"
+    finally:
+        for worker in workers:
+            stop(worker)
+        for name in ("RAC_JOBS__BROKER_URL", "RAC_JOBS__CELERY_QUEUE"):
+            os.environ.pop(name, None)
+        redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+def test_llm_server_down_mid_job_the_job_waits_and_finishes(settings, session_factory, db):
+    if db.backend != "sqlite":
+        pytest.skip("one database is enough: this is about the LLM server")
+    with LlamaServer() as server:
+        server.start()
+        llm = Settings(database_url=db.url, data_dir=settings.data_dir, db_auto_upgrade=True,
+                       llm={"backend": "openai", "base_url": server.base_url,
+                            "max_retries": 4, "timeout_seconds": 20},
+                       jobs={"chunk_size": 4, "lease_seconds": 30})
+        with TestClient(create_app(llm)) as client:
+            headers = bearer(new_key(session_factory, "acme", "admin"))
+            post_items_and_schema(client, headers, 24)
+            job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
+                                                "top_k": 1, "accept_threshold": 0},
+                              headers=headers).json()
+            wait_for(lambda: job_state(session_factory, job["id"]).done >= 4, 120,
+                     what="the first chunk")
+            server.stop(kill=True)
+            time.sleep(12)  # longer than the judge's own retries: chunks fail and back off
+            during = job_state(session_factory, job["id"])
+            assert during.state == "running" and during.done < 24
+            server.restart()
+            done = wait_for(lambda: (j := job_state(session_factory, job["id"])).state
+                            in {"succeeded", "failed"} and j, 300, what="the job to finish")
+        assert done.state == "succeeded", done.error
+        assert job_annotation_counts(session_factory, job["id"]) == (24, 24, 24)
+        assert done.judge_calls == 24  # top_k 1: one question per item, none lost or repeated
