@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=3)
     ap.add_argument("--variants", default="yn-1,noex,plain,topic")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="llama.cpp threads (1 is faster than 2 when other work shares the cores)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -123,9 +125,9 @@ def main() -> None:
     index = LabelIndex.build(labels, embedder)
     cands = index.candidates(embedder.embed([t for t, _ in sample]), args.top_k)
     by_name = {x.name: x for x in labels}
-    judge = llama_cpp.LlamaCppJudge()
+    judge = llama_cpp.LlamaCppJudge(n_threads=args.threads)
 
-    report: dict = {"n": args.n, "top_k": args.top_k, "seed": args.seed,
+    report: dict = {"n": args.n, "top_k": args.top_k, "seed": args.seed, "threads": args.threads,
                     "model_id": judge.model_id, "gold_in_candidates":
                     sum(g in [c.label for c in cs] for (_, g), cs in
                         zip(sample, cands, strict=True)) / args.n, "variants": {}}

@@ -26,7 +26,8 @@ import click
 
 from app.rac.engine import ClassifyParams, Decision, Engine
 from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
-from app.rac.prompts import LabelInfo
+from app.rac.judge import Judge
+from app.rac.prompts import LabelInfo, Question
 
 METHODS = ("rac", "retrieval", "all-in-prompt")
 
@@ -86,6 +87,49 @@ def _make_judge():  # type: ignore[no-untyped-def]
     return make_judge(settings)
 
 
+class CachingJudge(Judge):
+    """Answers from a JSON file of earlier answers, asks the wrapped judge only what is new.
+
+    For sweeps (top_k, thresholds) over the same items: the judge is deterministic, so a question
+    asked before has the same answer. Keys carry the model id and prompt version, so a changed
+    prompt never reuses old answers. Runs with cache hits have no meaningful timings; the report
+    says how many questions came from the cache.
+    """
+
+    def __init__(self, inner: Judge, path: Path) -> None:
+        super().__init__()
+        self.inner = inner
+        self.path = path
+        self.model_id = inner.model_id
+        self.prompt_version = inner.prompt_version
+        self.hits = 0
+        self._answers: dict[str, float] = (json.loads(path.read_text()) if path.exists()
+                                           else {})
+
+    def _key(self, q: Question) -> str:
+        return json.dumps([self.model_id, self.prompt_version, q.text, q.label.name,
+                           q.label.description, list(q.label.examples)])
+
+    def _p_yes(self, questions: list[Question]) -> list[float]:
+        keys = [self._key(q) for q in questions]
+        missing = [i for i, k in enumerate(keys) if k not in self._answers]
+        self.hits += len(questions) - len(missing)
+        for i, p in zip(missing, self.inner.p_yes([questions[i] for i in missing]),
+                        strict=True):
+            self._answers[keys[i]] = p
+        return [self._answers[k] for k in keys]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._answers))
+        tmp.replace(self.path)
+
+    def close(self) -> None:
+        self.save()
+        self.inner.close()
+
+
 def _chunks(n: int, size: int) -> list[range]:
     return [range(i, min(n, i + size)) for i in range(0, n, size)]
 
@@ -93,7 +137,7 @@ def _chunks(n: int, size: int) -> list[range]:
 def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method: str,
              top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
              window: int, limit: int | None, seed: int, batch_size: int,
-             progress: bool = True) -> dict[str, Any]:
+             judge_cache: Path | None = None, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     from app.config import get_settings
@@ -153,6 +197,8 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         embedder = SentenceTransformerEmbedder(settings.embedder.model_path,
                                                batch_size=settings.embedder.batch_size)
         judge = _make_judge() if method == "rac" else None
+        if judge is not None and judge_cache is not None:
+            judge = CachingJudge(judge, judge_cache)
         params = ClassifyParams(top_k=top_k, accept_threshold=threshold, cutoff=cutoff,
                                 strategy="retrieval" if method == "retrieval" else strategy,
                                 window=window, multi_label=multi_label)
@@ -174,6 +220,11 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
             bar.update(len(chunk))
         seconds = time.perf_counter() - started
         judge_seconds = judge.stats.seconds if judge else 0.0
+        if isinstance(judge, CachingJudge):
+            # Only questions the model really answered count towards its speed.
+            judge_seconds = judge.inner.stats.seconds
+            report["judge_cache"] = {"hits": judge.hits, "asked": judge.inner.stats.calls,
+                                     "timings_valid": judge.hits == 0}
         if judge is not None:
             judge.close()
     bar.close()
@@ -181,10 +232,12 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     metrics = evaluate(golds, decisions, [x.name for x in labels], seconds=seconds,
                        latencies=latencies, cutoffs=DEFAULT_CUTOFFS)
     calls = sum(d.judge_calls for d in decisions)
+    answered = report.get("judge_cache", {}).get("asked", calls)  # not counting cache hits
     metrics["setup_seconds"] = setup_seconds
     metrics["llm_calls"] = calls
     metrics["llm_seconds"] = judge_seconds
-    metrics["llm_calls_per_second"] = calls / judge_seconds if calls and judge_seconds else None
+    metrics["llm_calls_per_second"] = (answered / judge_seconds if answered and judge_seconds
+                                       else None)
     metrics["llm_time_share"] = judge_seconds / seconds if seconds and calls else None
     metrics["status_counts"] = {s: sum(d.status == s for d in decisions)
                                 for s in ("accepted", "needs_review", "no_match")}
@@ -259,6 +312,10 @@ def summary(report: dict[str, Any]) -> str:
                  f"{f(m['judge_auc'])}   items/s {f(m['items_per_second'], '.2f')}   "
                  f"latency p50 {f(m['latency_p50_s'], '.4f')} s  p95 "
                  f"{f(m['latency_p95_s'], '.4f')} s")
+    cache = report.get("judge_cache")
+    if cache:
+        lines.append(f"  judge cache: {cache['hits']} answers reused, {cache['asked']} asked"
+                     + ("" if cache["timings_valid"] else " (timings not meaningful)"))
     if m["llm_calls_per_second"]:
         lines.append(f"  LLM calls/s {f(m['llm_calls_per_second'], '.2f')}   share of wall time "
                      f"in the LLM {f(m['llm_time_share'], '.2f')}")
@@ -299,16 +356,19 @@ def summary(report: dict[str, Any]) -> str:
               help="write the JSON report here")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="draw the precision-coverage curve to this image (PNG)")
+@click.option("--judge-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON file of judge answers to reuse across runs (sweeps); timings of a run "
+                   "with cache hits are not meaningful")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str,
                  top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
                  window: int, limit: int | None, seed: int, batch_size: int, out: Path,
-                 plot: Path | None, quiet: bool) -> None:
+                 plot: Path | None, judge_cache: Path | None, quiet: bool) -> None:
     """Evaluate a labelling method on a CSV with gold labels (see docs/results.md)."""
     report = run_eval(schema=schema, data=data, text_col=text_col, label_col=label_col,
                       method=method, top_k=top_k, accept_threshold=accept_threshold,
                       cutoff=cutoff, strategy=strategy, window=window, limit=limit, seed=seed,
-                      batch_size=batch_size, progress=not quiet)
+                      batch_size=batch_size, judge_cache=judge_cache, progress=not quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     if plot is not None:

@@ -114,3 +114,22 @@ def test_rac_with_the_bundled_judge(files, tmp_path):
     assert report["prompt_version"] == PROMPT_VERSION
     assert report["params"]["accept_threshold"] == 0.5
     assert sum(m["status_counts"].values()) == 5
+
+
+def test_judge_cache_reuses_answers_and_asks_only_new_questions(tmp_path):
+    from app.rac.eval_cli import CachingJudge
+    from app.rac.prompts import LabelInfo, Question
+    from tests.rac.fakes import ScriptedJudge
+
+    a, b = LabelInfo("a", "label a"), LabelInfo("b", "label b")
+    path = tmp_path / "cache.json"
+    first = CachingJudge(ScriptedJudge({("x", "a"): 0.9, ("x", "b"): 0.2}), path)
+    assert first.p_yes([Question("x", a), Question("x", b)]) == [0.9, 0.2]
+    first.close()
+    inner = ScriptedJudge({("x", "a"): 0.1, ("y", "a"): 0.7})  # would answer differently
+    again = CachingJudge(inner, path)
+    assert again.p_yes([Question("x", a), Question("y", a)]) == [0.9, 0.7]
+    assert again.hits == 1 and inner.history == [[("y", "a")]]
+    inner.prompt_version = "other"
+    fresh = CachingJudge(inner, path)  # a new prompt version never reuses old answers
+    assert fresh.p_yes([Question("x", a)]) == [0.1] and fresh.hits == 0
