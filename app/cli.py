@@ -167,6 +167,10 @@ from app.rac.eval_cli import eval_command  # noqa: E402 - registered last, kept 
 
 main.add_command(eval_command)
 
+from app.label_cli import label_command  # noqa: E402 - registered last, kept apart
+
+main.add_command(label_command)
+
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app import __version__
 from app.auth.routes import router as keys_router
 from app.config import Settings, get_settings
+from app.datasets.routes import router as datasets_router
 from app.db import (
     current_revision,
     head_revision,
@@ -26,6 +27,7 @@ from app.db import (
     upgrade_database,
 )
 from app.errors import ServiceUnavailable, error_body, install_error_handlers
+from app.exports.routes import router as exports_router
 from app.items.routes import router as items_router
 from app.jobs.dispatch import Dispatcher, OrphanSweeper
 from app.jobs.routes import router as jobs_router
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_schema()
 
     for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
-                   jobs_router):
+                   jobs_router, datasets_router, exports_router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,0 +1,188 @@
+"""Streaming readers for tabular files: CSV, JSONL and Parquet, one record at a time.
+
+Nothing here reads a whole file: CSV goes through a text wrapper over the binary file, JSONL is
+read line by line with a cap on a line's length, Parquet in record batches. Memory therefore
+stays flat whatever the file's size (Parquet: bounded by one row group). A record that cannot
+be read is yielded with its reason, so one bad row never ends the file; only a file that cannot
+be read at all (empty, not UTF-8, not Parquet, no such column) raises `InvalidInput`.
+
+Used by the dataset upload and by `rac label`, so both read files the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import IO, Any
+
+from app.errors import InvalidInput
+
+FORMATS = ("csv", "jsonl", "parquet")
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+               ".pq": "parquet"}
+MAX_LINE_BYTES = 1 << 20
+"""A JSONL line longer than this is a bad row (an item's text and metadata are far smaller)."""
+_PARQUET_BATCH = 1_000
+
+# A CSV field may be as long as a JSONL line; the csv module's default cap (128 KiB) would end
+# the whole file at the first long field. The setting is process-wide, hence set once here.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+
+
+@dataclass(frozen=True)
+class Record:
+    row: int
+    """1-based number of the record: CSV data rows after the header, JSONL lines."""
+    values: dict[str, Any] | None
+    """Column -> value; None when the record could not be read (see `error`)."""
+    error: str | None = None
+
+
+def detect_format(filename: str | None, declared: str | None) -> str:
+    """The file's format: `declared` if given, else from the filename's extension."""
+    if declared:
+        fmt = declared.strip().lower()
+        if fmt not in FORMATS:
+            raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, not {declared!r}")
+        return fmt
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    raise InvalidInput(f"cannot tell the format of {filename or 'the file'!r}: name it .csv, "
+                       ".jsonl or .parquet, or send a format field (csv, jsonl, parquet)")
+
+
+class Table:
+    """An open file: its columns (if the format declares them) and its records, read once."""
+
+    def __init__(self, columns: list[str] | None, records: Iterator[Record]) -> None:
+        self.columns = columns
+        """Column names from the header or schema; None for JSONL (each line has its own)."""
+        self.records = records
+
+    def require_columns(self, *names: str | None) -> None:
+        if self.columns is None:
+            return  # JSONL: checked against the records themselves, at the end
+        for name in names:
+            if name is not None and name not in self.columns:
+                shown = ", ".join(repr(c) for c in self.columns[:50])
+                raise InvalidInput(f"the file has no column {name!r}; its columns are: {shown}")
+
+
+def open_table(file: IO[bytes], fmt: str) -> Table:
+    """Open a binary, seekable file as a table of records."""
+    file.seek(0, io.SEEK_END)
+    if file.tell() == 0:
+        raise InvalidInput("the file is empty")
+    file.seek(0)
+    if fmt == "csv":
+        return _csv_table(file)
+    if fmt == "jsonl":
+        return Table(None, _jsonl_records(file))
+    if fmt == "parquet":
+        return _parquet_table(file)
+    raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+def _not_utf8(after_row: int) -> InvalidInput:
+    return InvalidInput(f"the file is not UTF-8 text (the bytes after row {after_row} are not); "
+                        "save it as UTF-8 and upload it again")
+
+
+def _csv_table(file: IO[bytes]) -> Table:
+    # utf-8-sig drops the byte-order mark spreadsheet programs write; newline="" lets the csv
+    # module see line breaks inside quoted fields.
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+    reader = csv.reader(text)
+    try:
+        header = next((fields for fields in reader if fields), None)
+    except UnicodeDecodeError:
+        raise _not_utf8(0) from None
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV header cannot be read: {exc}") from None
+    if header is None:
+        raise InvalidInput("the file has no header row")
+    header = [name.strip() for name in header]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise InvalidInput(f"the header names column(s) more than once: {', '.join(duplicates)}")
+    return Table(header, _csv_records(reader, header))
+
+
+def _csv_records(reader: Any, header: list[str]) -> Iterator[Record]:
+    row = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise _not_utf8(row) from None
+        except csv.Error as exc:  # the reader starts afresh on the next line
+            row += 1
+            yield Record(row, None, f"unreadable CSV: {exc}")
+            continue
+        if not fields:
+            continue  # a blank line
+        row += 1
+        if len(fields) != len(header):
+            yield Record(row, None, f"has {len(fields)} fields; the header has {len(header)}")
+            continue
+        yield Record(row, dict(zip(header, fields, strict=True)))
+
+
+def _jsonl_records(file: IO[bytes]) -> Iterator[Record]:
+    line_no = 0
+    while True:
+        line = file.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):  # skip the rest of the long line
+                line = file.readline(MAX_LINE_BYTES)
+            yield Record(line_no, None, f"the line is longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except UnicodeDecodeError:
+            yield Record(line_no, None, "the line is not UTF-8 text")
+            continue
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield Record(line_no, None, f"malformed JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            yield Record(line_no, None, f"the line is a JSON {type(value).__name__}, "
+                                        "not an object")
+            continue
+        yield Record(line_no, value)
+
+
+def _parquet_table(file: IO[bytes]) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(file)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidInput(f"the file is not a readable Parquet file: {exc}") from None
+    return Table(list(parquet.schema_arrow.names), _parquet_records(parquet))
+
+
+def _parquet_records(parquet: Any) -> Iterator[Record]:
+    import pyarrow as pa
+
+    row = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
+            for values in batch.to_pylist():
+                row += 1
+                yield Record(row, values)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"the Parquet file cannot be read after row {row}: {exc}") from None

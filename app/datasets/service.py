@@ -1,0 +1,118 @@
+"""Uploading a dataset: stream the file's records into items in batches.
+
+Rows are validated one by one; a bad row is counted and reported with its number and reason,
+and the rest of the file goes on. Good rows go through `items.service.ingest` in batches, so a
+file is stored exactly as the same items posted to /v1/items would be (idempotent on the id).
+Only a file that cannot be read at all is refused, and then nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy.orm import Session
+
+from app.datasets import readers, repository
+from app.datasets.models import Dataset
+from app.datasets.rows import BadRow, to_item
+from app.errors import InvalidInput
+from app.items.api import ItemIn
+from app.items.service import ingest
+
+BATCH_ROWS = 5_000
+"""Rows per ingest call: large enough for few round trips, small enough for flat memory."""
+MAX_KEPT_ERRORS = 1_000
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    file: IO[bytes]
+    """Binary and seekable (an upload's spooled file, or a file on disk)."""
+    filename: str
+    text_column: str
+    id_column: str | None = None
+    format: str | None = None
+    """csv, jsonl or parquet; None means: from the filename's extension."""
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    items: int = 0
+    created: int = 0
+    bad_rows: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    """Columns met in at least one record (JSONL has no header to check up front)."""
+
+    def bad(self, row: int, reason: str) -> None:
+        self.bad_rows += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append({"row": row, "reason": reason})
+
+
+def new_dataset_id() -> str:
+    return "ds_" + secrets.token_hex(10)
+
+
+def upload_dataset(session: Session, project_id: int, source: DatasetFile
+                   ) -> tuple[Dataset, int]:
+    """Store the file's rows as items, members of a new dataset. Returns (dataset, created)."""
+    if source.id_column == source.text_column:
+        raise InvalidInput("id_column and text_column must name different columns")
+    fmt = readers.detect_format(source.filename, source.format)
+    table = readers.open_table(source.file, fmt)
+    table.require_columns(source.text_column, source.id_column)
+    dataset = Dataset(project_id=project_id, external_id=new_dataset_id(),
+                      filename=source.filename[:300], format=fmt,
+                      text_column=source.text_column, id_column=source.id_column,
+                      rows=0, items=0, bad_rows=0, errors=[])
+    session.add(dataset)
+    session.flush()
+
+    tally = _Tally()
+    check_columns = table.columns is None
+    wanted = {source.text_column, source.id_column} - {None}
+    batch: list[tuple[int, ItemIn]] = []
+    for record in table.records:
+        tally.rows += 1
+        if record.values is None:
+            tally.bad(record.row, record.error or "unreadable")
+            continue
+        if check_columns and len(tally.seen) < len(wanted):
+            tally.seen.update(c for c in wanted if c in record.values)
+        try:
+            batch.append((record.row, to_item(record.values, source.text_column,
+                                              source.id_column)))
+        except BadRow as exc:
+            tally.bad(record.row, str(exc))
+        if len(batch) >= BATCH_ROWS:
+            _store(session, project_id, dataset.id, batch, tally)
+            batch = []
+    _store(session, project_id, dataset.id, batch, tally)
+
+    if tally.rows == 0:
+        raise InvalidInput("the file has no rows")
+    if check_columns:
+        missing = [c for c in (source.text_column, source.id_column)
+                   if c is not None and c not in tally.seen]
+        if missing:
+            raise InvalidInput(f"no record of the file has a field {missing[0]!r}")
+    dataset.rows, dataset.items, dataset.bad_rows = tally.rows, tally.items, tally.bad_rows
+    dataset.errors = sorted(tally.errors, key=lambda e: e["row"])
+    session.flush()
+    return dataset, tally.created
+
+
+def _store(session: Session, project_id: int, dataset_id: int,
+           batch: list[tuple[int, ItemIn]], tally: _Tally) -> None:
+    if not batch:
+        return
+    result = ingest(session, project_id, [item for _, item in batch], skip_conflicts=True)
+    for position, reason in sorted(result.conflicts.items()):
+        tally.bad(batch[position][0], reason)
+    tally.items += len(batch) - len(result.conflicts)
+    tally.created += result.created
+    repository.add_members(session, dataset_id, (pk for pk in result.item_pks if pk is not None))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.datasets import repository as datasets
+from app.deps import SessionDep, Viewer
+from app.errors import InvalidInput
+from app.exports import service
+from app.exports.repository import Selection
+from app.label_schemas import repository as schemas
+from app.labelling.models import STATUSES
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"])
+
+_STREAM_TYPES: dict[str, dict] = {"application/x-ndjson": {}, "text/csv": {},
+                                   "application/json": {}}
+
+
+def _statuses(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    chosen = tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    unknown = [s for s in chosen if s not in STATUSES]
+    if unknown or not chosen:
+        raise InvalidInput(f"status must be one or more of {', '.join(STATUSES)} "
+                           f"(comma-separated), not {value!r}")
+    return chosen
+
+
+@router.get("", response_class=StreamingResponse,
+            responses={200: {"description": "The export, streamed.", "content": _STREAM_TYPES}})
+def export(
+    request: Request,
+    principal: Viewer,
+    session: SessionDep,
+    schema: str = Query(min_length=1, max_length=100, description="Label schema name."),
+    status: str | None = Query(None, max_length=200, description="Only these statuses, "
+                               f"comma-separated: {', '.join(STATUSES)}."),
+    fmt: Literal["jsonl", "csv", "label-studio"] = Query(
+        "jsonl", alias="format", description="jsonl, csv (metadata and labels as JSON text) "
+        "or label-studio (a JSON array of tasks with predictions and reviewed annotations)."),
+    dataset: str | None = Query(None, max_length=40, description="Only items of this dataset."),
+) -> StreamingResponse:
+    """Every labelled item of a schema with its current label, confidence, status and who
+    decided (`model` or the reviewer's key name), streamed in item order."""
+    label_schema = schemas.get_schema(session, principal.project_id, schema)
+    selection = Selection(
+        project_id=principal.project_id, schema_id=label_schema.id,
+        schema_name=label_schema.name, statuses=_statuses(status),
+        dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
+        if dataset else None)
+    return StreamingResponse(
+        service.stream_export(request.app.state.session_factory, selection, fmt),
+        media_type=service.media_type(fmt),
+        headers={"Content-Disposition":
+                 f'attachment; filename="{service.filename(selection, fmt)}"'})
