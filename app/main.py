@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.auth.routes import router as keys_router
+from app.calibration.routes import router as calibration_router
 from app.config import Settings, get_settings
 from app.datasets.routes import router as datasets_router
 from app.db import (
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_schema()
 
     for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
-                   jobs_router, datasets_router, exports_router):
+                   jobs_router, datasets_router, exports_router, calibration_router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

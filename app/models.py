@@ -1,6 +1,7 @@
 """Every ORM model, imported once so `Base.metadata` is complete (for Alembic and tests)."""
 
 from app.auth.models import ApiKey, Project
+from app.calibration.models import CalibratorVersion
 from app.datasets.models import Dataset, DatasetItem
 from app.db import Base
 from app.items.models import Item
@@ -9,6 +10,6 @@ from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
 
 __all__ = [
-    "Annotation", "ApiKey", "Base", "Dataset", "DatasetItem", "Exemplar", "Item", "ItemState",
+    "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar", "Item", "ItemState",
     "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
 ]

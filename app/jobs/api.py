@@ -41,6 +41,9 @@ class JobCreate(BaseModel):
         "reviewed label is kept either way).")
     top_k: int | None = Field(None, ge=1, le=100)
     cutoff: float | None = Field(None, ge=0, le=1)
+    target_precision: float | None = Field(
+        None, ge=0.5, le=0.999, description="Instead of a cutoff: the precision wanted; the "
+        "cutoff is chosen from the schema's reviews (as GET /v1/schemas/{name}/cutoff does).")
     accept_threshold: float | None = Field(None, ge=0, le=1)
     strategy: Strategy | None = Field(
         None, description="sequential (the paper), window (same decisions, fewer rounds) or "
@@ -50,6 +53,8 @@ class JobCreate(BaseModel):
     def _one_selection(self) -> JobCreate:
         if (self.dataset is None) == (self.items is None):
             raise ValueError("give exactly one of dataset or items")
+        if self.cutoff is not None and self.target_precision is not None:
+            raise ValueError("give a cutoff or a target_precision, not both")
         return self
 
 

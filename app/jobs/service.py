@@ -23,6 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.service import Principal
+from app.calibration import service as calibration
 from app.db import utcnow
 from app.errors import InvalidInput
 from app.items.models import Item
@@ -51,8 +52,15 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     here). Parameters are fixed now, so every chunk of the job decides the same way."""
     schema = schemas.get_schema(session, principal.project_id, body.schema_name)
     version = schemas.get_version(session, schema, body.version)
+    cutoff = body.cutoff
+    if body.target_precision is not None:
+        answer = calibration.cutoff_for(session, schema, body.target_precision)
+        if answer.choice.cutoff is None:
+            raise InvalidInput(f"cannot promise precision {body.target_precision}: "
+                               f"{answer.choice.reason}")
+        cutoff = answer.choice.cutoff
     params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
-                            cutoff=body.cutoff, accept_threshold=body.accept_threshold,
+                            cutoff=cutoff, accept_threshold=body.accept_threshold,
                             strategy=body.strategy)
     selection = body.model_dump(include={"dataset", "items", "include_reviewed"},
                                 exclude_none=True)
@@ -65,7 +73,9 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
         unlabelled=bool(chosen and chosen.unlabelled), include_reviewed=body.include_reviewed)
     job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
               schema_id=schema.id, schema_version=version.version,
-              params={k: v for k, v in vars(params).items() if k != "multi_label"},
+              params={**{k: v for k, v in vars(params).items() if k != "multi_label"},
+                      **({"target_precision": body.target_precision}
+                         if body.target_precision is not None else {})},
               selection=selection, state="queued")
     session.add(job)
     session.flush()
@@ -175,7 +185,9 @@ def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int
         version = schemas.get_version(session, schema, job.schema_version)
         items = list(session.scalars(select(Item).where(Item.id.in_(chunk.item_ids))
                                      .order_by(Item.id)))
-        params = ClassifyParams(**job.params, multi_label=version.multi_label)
+        params = ClassifyParams(**{k: v for k, v in job.params.items()
+                                   if k in ClassifyParams.__dataclass_fields__},
+                                multi_label=version.multi_label)
         session.commit()  # end the read transaction before the long part
         decisions = labelling.classify(session, runtime, schema, version,
                                        [item.text for item in items], params)

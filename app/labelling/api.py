@@ -25,7 +25,8 @@ class ClassifyIn(BaseModel):
                                  description="Confidence below which a label needs review.")
     accept_threshold: float | None = Field(None, ge=0, le=1,
                                            description="P(yes) that accepts a candidate.")
-    strategy: Literal["sequential", "window"] | None = None
+    strategy: Literal["sequential", "window", "retrieval"] | None = Field(
+        None, description="sequential (the paper), window, or retrieval (no LLM).")
 
     @model_validator(mode="after")
     def _one_input(self) -> ClassifyIn:

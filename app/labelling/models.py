@@ -47,6 +47,8 @@ class Annotation(Base):
         ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
     model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prompt_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    calibrator_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The schema's calibrator that turned the trace into `confidence` (null: raw P(yes))."""
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"),
@@ -78,6 +80,9 @@ class ItemState(Base):
     model_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     model_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    model_annotation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="SET NULL"), nullable=True)
+    """The model's last decision (its trace feeds calibration once a person reviews it)."""
     lease_owner: Mapped[int | None] = mapped_column(Integer, nullable=True)
     lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from app.calibration import service as calibration
 from app.db import dialect_insert, utcnow
 from app.items.models import Item
 from app.label_schemas.models import LabelSchema, SchemaVersion
@@ -78,7 +79,9 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
              texts: Sequence[str], params: ClassifyParams,
              vectors: np.ndarray | None = None) -> list[Decision]:
     index = index_for(session, runtime, schema, version)
-    decisions = runtime.engine.classify(texts, index, params, vectors=vectors)
+    calibrator = calibration.current(session, schema.id)
+    decisions = runtime.engine.classify(texts, index, params, vectors=vectors,
+                                        calibrator=calibrator)
     count_decisions([d.status for d in decisions])
     return decisions
 
@@ -98,6 +101,7 @@ def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersi
          "schema_version": version.version, "label": d.label, "labels": d.labels,
          "confidence": d.confidence, "status": d.status, "source": MODEL_SOURCE,
          "model_id": d.model_id or None, "prompt_version": d.prompt_version or None,
+         "calibrator_version": d.calibrator_version,
          "trace": [vars(step) for step in d.trace], "job_id": job_id, "created_at": now}
         for item, d in zip(items, decisions, strict=True)
     ]
@@ -115,7 +119,8 @@ def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersi
          "annotation_id": annotation_of[row["item_id"]], "schema_version": version.version,
          "label": row["label"], "confidence": row["confidence"], "status": row["status"],
          "model_label": row["label"], "model_confidence": row["confidence"],
-         "model_status": row["status"], "updated_at": now}
+         "model_status": row["status"], "model_annotation_id": annotation_of[row["item_id"]],
+         "updated_at": now}
         for row, _ in kept
     ])
     return [d for _, d in kept]
@@ -133,7 +138,7 @@ def upsert_states(session: Session, rows: list[dict], *, overwrite_reviewed: boo
         new = stmt.excluded[column]
         current[column] = new if overwrite_reviewed else case((keep_reviewed, table.c[column]),
                                                              else_=new)
-    model_columns = ("model_label", "model_confidence", "model_status")
+    model_columns = ("model_label", "model_confidence", "model_status", "model_annotation_id")
     updates = {
         **current,
         **{c: stmt.excluded[c] for c in model_columns if c in rows[0]},

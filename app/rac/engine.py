@@ -13,8 +13,8 @@ judge keeps many requests in flight and llama.cpp reuses each item's prompt pref
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from app.rac.embedder import Embedder
 from app.rac.index import Candidate, LabelIndex
 from app.rac.judge import Judge
 from app.rac.prompts import Question
+
+if TYPE_CHECKING:
+    from app.rac.calibration import Calibrator
 
 Strategy = Literal["sequential", "window", "retrieval"]
 Status = Literal["accepted", "needs_review", "no_match"]
@@ -77,6 +80,8 @@ class Decision:
     judge_calls: int = 0
     model_id: str = ""
     prompt_version: str = ""
+    calibrator_version: int | None = None
+    """Which calibrator turned the trace into `confidence` (None: raw P(yes))."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,7 +99,17 @@ class Engine:
         return index.candidates(vectors, top_k)
 
     def classify(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
-                 vectors: np.ndarray | None = None) -> list[Decision]:
+                 vectors: np.ndarray | None = None,
+                 calibrator: Calibrator | None = None) -> list[Decision]:
+        """One decision per text. With a fitted `calibrator`, confidences are the calibrated
+        probability that the label is right, and statuses follow from them."""
+        decisions = self._decide(texts, index, params, vectors)
+        if calibrator is None or calibrator.is_identity:
+            return decisions
+        return [_calibrated(d, params, calibrator) for d in decisions]
+
+    def _decide(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
+                vectors: np.ndarray | None) -> list[Decision]:
         candidates = self.retrieve(texts, index, params.top_k, vectors)
         traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
         if params.strategy == "retrieval":
@@ -171,6 +186,15 @@ class Engine:
         confidence = max(0.0, min(1.0, top.retrieval_score))
         status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
         return Decision(top.label, confidence, status, trace, [top.label])
+
+
+def _calibrated(decision: Decision, params: ClassifyParams, calibrator: Calibrator) -> Decision:
+    if not decision.labels:
+        return decision
+    confidence = min(calibrator.confidence_for(decision.trace, label) for label in decision.labels)
+    status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
+    return replace(decision, confidence=confidence, status=status,
+                   calibrator_version=calibrator.version)
 
 
 def _first_accepted(trace: list[TraceStep], threshold: float) -> TraceStep | None:

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+
+
+class CalibratorVersion(Base):
+    """A fitted calibrator of one schema; annotations record the version that scored them."""
+
+    __tablename__ = "calibrators"
+    __table_args__ = (UniqueConstraint("schema_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    schema_id: Mapped[int] = mapped_column(ForeignKey("label_schemas.id", ondelete="CASCADE"),
+                                           index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    n_reviews: Mapped[int] = mapped_column(Integer)
+    ece_before: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ece_after: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

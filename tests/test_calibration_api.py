@@ -1,0 +1,93 @@
+"""Calibration learnt from reviews, and cutoffs from a target precision (both databases)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.labelling.models import Annotation
+from tests.helpers import bearer, demo_schema, new_key, seed_labelled_items
+
+
+def seed_and_review(client, factory, n: int, schema: str = "support"):  # type: ignore[no-untyped-def]
+    """n model decisions with P(yes) spread over 0.05-0.95; a person agrees with the model
+    exactly when P(yes) > 0.5, so P(yes) is informative but not calibrated."""
+    rows = []
+    for i in range(n):
+        p = 0.05 + 0.9 * i / max(1, n - 1)
+        rows.append((f"r{i}", f"text {i}", "label_0", p, "needs_review"))
+    seed_labelled_items(factory, "acme", demo_schema(name=schema), rows)
+    reviewer = bearer(new_key(factory, "acme", "admin"))
+    for i, (_, _, _, p, _) in enumerate(rows):
+        label = "label_0" if p > 0.5 else "label_1"
+        r = client.post(f"/v1/items/r{i}/review", json={"label": label}, headers=reviewer)
+        assert r.status_code == 200, r.text
+    return reviewer
+
+
+def test_no_calibrator_until_fitted(client, session_factory):
+    seed_labelled_items(session_factory, "acme", demo_schema(), [("a", "t", "label_0", 0.9,
+                                                                 "accepted")])
+    viewer = bearer(new_key(session_factory, "acme", "viewer"))
+    body = client.get("/v1/schemas/support/calibration", headers=viewer).json()
+    assert body["version"] == 0 and body["fitted"] is False
+
+
+def test_too_few_reviews_is_said_plainly(client, session_factory):
+    headers = seed_and_review(client, session_factory, 12)
+    r = client.get("/v1/schemas/support/cutoff", params={"precision": 0.95}, headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["cutoff"] is None and body["promised"] is False
+    assert "only 12 reviewed model decisions" in body["reason"]
+    job = client.post("/v1/jobs", json={"schema": "support", "items": {},
+                                        "target_precision": 0.95, "include_reviewed": True},
+                      headers=headers)
+    assert job.status_code == 422 and "cannot promise precision" in job.json()["detail"]
+
+
+def test_refit_and_cutoff_for_a_target_precision(client, session_factory):
+    headers = seed_and_review(client, session_factory, 80)
+    fitted = client.post("/v1/schemas/support/calibration", headers=headers)
+    assert fitted.status_code == 200, fitted.text
+    cal = fitted.json()
+    assert cal["fitted"] and cal["n_reviews"] == 80 and cal["version"] >= 1
+    assert cal["ece_after"] < cal["ece_before"]
+    r = client.get("/v1/schemas/support/cutoff", params={"precision": 0.95}, headers=headers)
+    body = r.json()
+    assert body["cutoff"] is not None and body["precision"] >= 0.95
+    assert body["support"] >= 30 and body["calibrator_version"] == cal["version"]
+    low, high = body["precision_interval"]
+    assert low <= body["precision"] <= high
+    # half the decisions had P(yes) > 0.5 and were right: about half are covered
+    assert 0.3 <= body["expected_coverage"] <= 0.6
+    job = client.post("/v1/jobs", json={"schema": "support", "items": {"ids": ["r1"]},
+                                        "include_reviewed": True, "target_precision": 0.95,
+                                        "strategy": "retrieval"}, headers=headers)
+    assert job.status_code == 202, job.text
+    assert job.json()["params"]["cutoff"] == body["cutoff"]
+    assert job.json()["params"]["target_precision"] == 0.95
+
+
+def test_new_decisions_record_the_calibrator_version(client, session_factory):
+    headers = seed_and_review(client, session_factory, 60)
+    version = client.post("/v1/schemas/support/calibration", headers=headers).json()["version"]
+    client.post("/v1/items", json={"id": "fresh", "text": "Description of label 0."},
+                headers=headers)
+    r = client.post("/v1/classify", json={"schema": "support", "item_id": "fresh",
+                                          "strategy": "retrieval"}, headers=headers)
+    assert r.status_code == 200, r.text
+    with session_factory() as session:
+        stored = session.scalars(select(Annotation).where(Annotation.source == "model")
+                                 .order_by(Annotation.id.desc()).limit(1)).one()
+    assert stored.calibrator_version == version
+
+
+@pytest.mark.parametrize("precision", ["0.2", "1.5", "x"])
+def test_bad_targets_are_422(client, session_factory, precision):
+    seed_labelled_items(session_factory, "acme", demo_schema(), [("a", "t", "label_0", 0.9,
+                                                                 "accepted")])
+    viewer = bearer(new_key(session_factory, "acme", "viewer"))
+    r = client.get("/v1/schemas/support/cutoff", params={"precision": precision},
+                   headers=viewer)
+    assert r.status_code == 422
