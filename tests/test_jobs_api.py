@@ -177,3 +177,11 @@ def test_a_job_with_the_real_judge(jobs_client, editor, session_factory):
     item = jobs_client.get("/v1/items/it-1", headers=editor).json()["labels"][0]
     assert item["model_id"].startswith("llama.cpp:")
     assert any(step["p_yes"] is not None for step in item["trace"])
+
+
+def test_a_long_id_list_is_resolved_in_slices(jobs_client, editor):
+    ids = [f"it-{i}" for i in range(30)] + [f"unknown-{i}" for i in range(2000)]
+    r = jobs_client.post("/v1/jobs", json={"schema": "support-demo", "items": {"ids": ids},
+                                           "strategy": "retrieval"}, headers=editor)
+    assert r.status_code == 202, r.text
+    assert r.json()["total"] == 30  # ids that do not exist are not items to label

@@ -24,29 +24,6 @@ def get_item(session: Session, project_id: int, external_id: str) -> Item:
     return item
 
 
-def items_by_external_id(session: Session, project_id: int,
-                         external_ids: Sequence[str]) -> dict[str, Item]:
-    found: dict[str, Item] = {}
-    for start in range(0, len(external_ids), _IN_CHUNK):
-        chunk = external_ids[start:start + _IN_CHUNK]
-        for item in session.scalars(select(Item).where(Item.project_id == project_id,
-                                                       Item.external_id.in_(chunk))):
-            found[item.external_id] = item
-    return found
-
-
-def hashes_by_external_id(session: Session, project_id: int,
-                          external_ids: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(external_ids), _IN_CHUNK):
-        chunk = external_ids[start:start + _IN_CHUNK]
-        found.update(session.execute(
-            select(Item.external_id, Item.text_hash)
-            .where(Item.project_id == project_id, Item.external_id.in_(chunk))
-        ).all())
-    return found
-
-
 def stored_by_external_id(session: Session, project_id: int,
                           external_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
     """{external id: (internal id, text hash)} of the ids that exist."""

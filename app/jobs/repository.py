@@ -39,15 +39,15 @@ def get_dataset(session: Session, project_id: int, external_id: str) -> Dataset:
 
 
 def selection_query(project_id: int, schema_id: int, *, dataset_id: int | None,
-                    ids: list[str] | None, statuses: list[str] | None, unlabelled: bool,
-                    include_reviewed: bool) -> Select:
-    """Internal ids of the selected items, in id order."""
+                    statuses: list[str] | None, unlabelled: bool, include_reviewed: bool,
+                    among: list[int] | None = None) -> Select:
+    """Internal ids of the selected items, in id order (`among`: only these internal ids)."""
     query = select(Item.id).where(Item.project_id == project_id)
     if dataset_id is not None:
         query = query.join(DatasetItem, and_(DatasetItem.item_id == Item.id,
                                              DatasetItem.dataset_id == dataset_id))
-    if ids is not None:
-        query = query.where(Item.external_id.in_(ids))
+    if among is not None:
+        query = query.where(Item.id.in_(among))
     state = select(ItemState.status).where(ItemState.item_id == Item.id,
                                            ItemState.schema_id == schema_id)
     if unlabelled:

@@ -26,6 +26,7 @@ from app.auth.service import Principal
 from app.calibration import service as calibration
 from app.db import utcnow
 from app.errors import InvalidInput
+from app.items import repository as items
 from app.items.models import Item
 from app.jobs import repository
 from app.jobs.api import JobCreate
@@ -66,11 +67,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
                                 exclude_none=True)
     dataset_id = (repository.get_dataset(session, principal.project_id, body.dataset).id
                   if body.dataset else None)
-    chosen = body.items
-    query = repository.selection_query(
-        principal.project_id, schema.id, dataset_id=dataset_id,
-        ids=chosen.ids if chosen else None, statuses=chosen.status if chosen else None,
-        unlabelled=bool(chosen and chosen.unlabelled), include_reviewed=body.include_reviewed)
+    selected = _selected_ids(session, principal.project_id, schema.id, dataset_id, body)
     job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
               schema_id=schema.id, schema_version=version.version,
               params={**{k: v for k, v in vars(params).items() if k != "multi_label"},
@@ -82,7 +79,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     size = runtime.settings.jobs.chunk_size
     total = 0
     rows: list[dict] = []
-    for seq, ids in enumerate(_batches(repository.stream_ids(session, query), size)):
+    for seq, ids in enumerate(_batches(selected, size)):
         rows.append({"job_id": job.id, "seq": seq, "item_ids": ids, "state": "pending",
                      "attempts": 0})
         total += len(ids)
@@ -97,6 +94,24 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     job.total = total
     session.flush()
     return job
+
+
+def _selected_ids(session: Session, project_id: int, schema_id: int, dataset_id: int | None,
+                  body: JobCreate) -> Iterator[int]:
+    chosen = body.items
+    filters = {"dataset_id": dataset_id, "statuses": chosen.status if chosen else None,
+               "unlabelled": bool(chosen and chosen.unlabelled),
+               "include_reviewed": body.include_reviewed}
+    if chosen is None or chosen.ids is None:
+        yield from repository.stream_ids(
+            session, repository.selection_query(project_id, schema_id, **filters))
+        return
+    # Up to 100,000 ids: resolve them, then filter in slices a bound-parameter list can hold.
+    stored = items.stored_by_external_id(session, project_id, list(dict.fromkeys(chosen.ids)))
+    pks = sorted(pk for pk, _ in stored.values())
+    for start in range(0, len(pks), 900):
+        yield from repository.stream_ids(session, repository.selection_query(
+            project_id, schema_id, among=pks[start:start + 900], **filters))
 
 
 def _batches(ids: Iterator[int], size: int) -> Iterator[list[int]]:
