@@ -38,6 +38,7 @@ from app.label_schemas.routes import router as schemas_router
 from app.labelling.routes import router as labelling_router
 from app.metrics import REQUEST_SECONDS, observe_judge
 from app.review.routes import router as review_router
+from app.review_page.routes import install as install_review_page
 from app.runtime import Runtime
 
 log = logging.getLogger("rac")
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
                    jobs_router, datasets_router, exports_router, calibration_router):
         app.include_router(router)
+    install_review_page(app, settings)  # the review page for people, with its session cookie
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

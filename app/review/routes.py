@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from app.deps import Reviewer, RuntimeDep, SessionDep, Viewer
 from app.items import repository as items
 from app.label_schemas import repository as schemas
+from app.label_schemas.models import LabelSchema
 from app.review import service
 from app.review.api import (
     CandidateOut,
@@ -26,13 +30,22 @@ def review_queue(
     runtime: RuntimeDep,
     schema: str = Query(min_length=1, max_length=100),
     limit: int = Query(10, ge=1, le=100),
+    exclude: Annotated[list[str] | None, Query(
+        max_length=1000, description="Item ids to leave out (e.g. ones you skipped).")] = None,
 ) -> ReviewQueueOut:
     """Lease the next items that need a person (no_match and needs_review), least confident
     first, with their candidate labels. A lease keeps other reviewers off the items until it
-    expires (RAC_REVIEW_LEASE_SECONDS) or the item is reviewed."""
+    expires (RAC_REVIEW_LEASE_SECONDS), the item is reviewed, or it is released."""
     label_schema = schemas.get_schema(session, principal.project_id, schema)
     leased = service.claim(session, principal, label_schema, limit,
-                           runtime.settings.review_lease_seconds)
+                           runtime.settings.review_lease_seconds, exclude=exclude or ())
+    return queue_out(session, label_schema, leased)
+
+
+def queue_out(session: Session, label_schema: LabelSchema,
+              leased: list[service.Leased]) -> ReviewQueueOut:
+    """Leased items with their candidates' descriptions, and the queue's counts (the review page
+    answers with the same model)."""
     versions = {}
     out = []
     for row in leased:
@@ -61,6 +74,16 @@ def review_item(item_id: str, body: ReviewIn, principal: Reviewer, session: Sess
     return ReviewOut(id=item.external_id, schema=result.schema.name, label=body.label,
                      status="reviewed", reviewer=principal.key_name,
                      reviewed_at=result.annotation.created_at, model_label=result.model_label)
+
+
+@router.post("/items/{item_id}/release", status_code=204, response_class=Response)
+def release_item(item_id: str, principal: Reviewer, session: SessionDep,
+                 schema: str | None = Query(None, min_length=1, max_length=100)) -> Response:
+    """Give back your lease on an item you will not review now (a skip): another reviewer may
+    take it at once. Idempotent; someone else's lease is left alone."""
+    item = items.get_item(session, principal.project_id, item_id)
+    service.release(session, principal, item, schema)
+    return Response(status_code=204)
 
 
 @router.get("/schemas/{name}/stats", response_model=SchemaStatsOut,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
@@ -30,21 +33,31 @@ class Leased:
 
 
 def claim(session: Session, principal: Principal, schema: LabelSchema, limit: int,
-          lease_seconds: int) -> list[Leased]:
+          lease_seconds: int, exclude: Collection[str] = ()) -> list[Leased]:
     """Lease up to `limit` items that need a person, least confident first.
 
     One UPDATE claims them; on PostgreSQL its subquery takes the rows FOR UPDATE SKIP LOCKED, and
     SQLite runs one writer at a time, so two reviewers never hold the same item. A reviewer's own
     unexpired leases come back first (a reload shows the same items).
+
+    `exclude` (item ids) leaves items out: the ones a reviewer skipped, or already holds and has
+    on screen, so asking for "the next one" does not hand back the current one.
     """
     now = utcnow()
     token = secrets.token_hex(16)
+    conditions = [ItemState.schema_id == schema.id, ItemState.status.in_(NEEDS_A_PERSON),
+                  or_(ItemState.lease_expires_at.is_(None), ItemState.lease_expires_at < now,
+                      ItemState.lease_owner == principal.key_id)]
+    if exclude:
+        conditions.append(ItemState.item_id.not_in(
+            select(Item.id).where(Item.project_id == schema.project_id,
+                                  Item.external_id.in_(list(exclude)))))
     claimable = (
         select(ItemState.id)
-        .where(ItemState.schema_id == schema.id, ItemState.status.in_(NEEDS_A_PERSON),
-               or_(ItemState.lease_expires_at.is_(None), ItemState.lease_expires_at < now,
-                   ItemState.lease_owner == principal.key_id))
-        .order_by((ItemState.lease_owner == principal.key_id).desc(),
+        .where(*conditions)
+        # CASE, not `(lease_owner = me) DESC`: that is NULL for unleased rows, and PostgreSQL
+        # sorts NULLs first when descending, which put other items before the caller's own.
+        .order_by(case((ItemState.lease_owner == principal.key_id, 0), else_=1),
                   ItemState.confidence.asc(), ItemState.id.asc())
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -64,6 +77,21 @@ def claim(session: Session, principal: Principal, schema: LabelSchema, limit: in
         .order_by(ItemState.confidence.asc(), ItemState.id.asc())
     ).all()
     return [Leased(item, state, annotation) for item, state, annotation in rows]
+
+
+def release(session: Session, principal: Principal, item: Item,
+            schema_name: str | None) -> bool:
+    """Give back the caller's lease on an item (a skip), so another reviewer may take it at once
+    instead of when the lease expires. Someone else's lease is left alone. True if one was held."""
+    schema = _schema_for_item(session, principal, item, schema_name)
+    result = cast(CursorResult[Any], session.execute(
+        update(ItemState)
+        .where(ItemState.item_id == item.id, ItemState.schema_id == schema.id,
+               ItemState.lease_owner == principal.key_id)
+        .values(lease_owner=None, lease_token=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ))
+    return bool(result.rowcount)
 
 
 def queue_counts(session: Session, schema: LabelSchema) -> tuple[int, int]:
@@ -187,3 +215,49 @@ def stats(session: Session, schema: LabelSchema, cutoff: float) -> Stats:
         precision_at_cutoff=_ratio(sum(m == h for m, h in confident), len(confident)),
         reviewed_at_cutoff=len(confident), per_label=per_label)
 
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Auto-label every reviewed item the model gave at least `threshold`: `coverage` is the share
+    of them labelled without a person, `precision` the share of those the person agreed with."""
+
+    threshold: float
+    coverage: float
+    precision: float
+    count: int
+
+
+def precision_coverage(pairs: Iterable[tuple[float, bool]]) -> list[CurvePoint]:
+    """The precision–coverage curve from (model confidence, model was right) pairs, one point per
+    distinct confidence, highest threshold (lowest coverage) first.
+
+    Items with equal confidence enter together: no cutoff can separate them.
+    """
+    ordered = sorted(pairs, key=lambda p: p[0], reverse=True)
+    total = len(ordered)
+    points: list[CurvePoint] = []
+    right = 0
+    for n, (confidence, correct) in enumerate(ordered, start=1):
+        right += bool(correct)
+        if n < total and ordered[n][0] == confidence:
+            continue
+        points.append(CurvePoint(confidence, n / total, right / n, n))
+    return points
+
+
+def point_at(curve: list[CurvePoint], cutoff: float) -> CurvePoint | None:
+    """Where a cutoff sits on the curve: the point of the lowest threshold still >= cutoff."""
+    at = [p for p in curve if p.threshold >= cutoff]
+    return at[-1] if at else None
+
+
+def reviewed_model_labels(session: Session, schema: LabelSchema) -> list[tuple[float, bool]]:
+    """(model confidence, model label == reviewed label) for items the model labelled and a
+    person then reviewed: the ground truth a precision–coverage curve is drawn from."""
+    rows = session.execute(
+        select(ItemState.model_confidence, ItemState.model_label, ItemState.label)
+        .where(ItemState.schema_id == schema.id, ItemState.status == "reviewed",
+               ItemState.model_label.is_not(None), ItemState.model_confidence.is_not(None))
+    ).all()
+    return [(confidence, model == person) for confidence, model, person in rows
+            if confidence is not None]  # filtered by the query too; this tells the type
