@@ -155,6 +155,71 @@ def schemas_push(file: Path, project: str) -> None:
         _fail(exc.detail)
 
 
+@schemas.command("calibrate")
+@click.argument("name")
+@click.option("--project", required=True)
+def schemas_calibrate(name: str, project: str) -> None:
+    """Fit a new calibrator for schema NAME from all its reviews, and print how it does."""
+    from app.calibration.service import refit
+    from app.db import session_scope
+    from app.errors import AppError
+    from app.label_schemas.repository import get_schema
+
+    try:
+        with session_scope(_session_factory()) as session:
+            schema = get_schema(session, _project_id(session, project), name)
+            row = refit(session, schema)
+            fitted = "fitted" if row.params.get("weights") else "not fitted (too few reviews)"
+            click.echo(f"{name}: calibrator version {row.version} {fitted} on {row.n_reviews} "
+                       f"reviewed decisions; ECE before {_fmt(row.ece_before)}, "
+                       f"after {_fmt(row.ece_after)}")
+    except AppError as exc:
+        _fail(exc.detail)
+
+
+@schemas.command("cutoff")
+@click.argument("name")
+@click.option("--project", required=True)
+@click.option("--precision", required=True, type=click.FloatRange(0.5, 0.999))
+def schemas_cutoff(name: str, project: str, precision: float) -> None:
+    """The cutoff that reaches PRECISION on schema NAME's reviews, and its expected coverage."""
+    from app.calibration.service import cutoff_for
+    from app.db import session_scope
+    from app.errors import AppError
+    from app.label_schemas.repository import get_schema
+
+    try:
+        with session_scope(_session_factory()) as session:
+            answer = cutoff_for(session, get_schema(session, _project_id(session, project), name),
+                                precision)
+    except AppError as exc:
+        _fail(exc.detail)
+    c = answer.choice
+    if c.cutoff is None:
+        click.echo(f"cannot promise precision {precision}: {c.reason}")
+        sys.exit(1)
+    low, high = c.interval or (0.0, 1.0)
+    click.echo(f"cutoff {c.cutoff:.3f}: precision {c.precision:.3f} (95% interval {low:.3f}-"
+               f"{high:.3f}, {c.support} reviewed decisions), expected coverage "
+               f"{_fmt(answer.expected_coverage)}")
+
+
+def _project_id(session, name: str) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from app.auth.models import Project
+    from app.errors import NotFound
+
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"no project named {name!r}")
+    return project.id
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 @schemas.command("json-schema")
 def schemas_json_schema() -> None:
     """Print the JSON Schema of the label-schema format."""

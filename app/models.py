@@ -10,6 +10,6 @@ from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
 
 __all__ = [
-    "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar", "Item", "ItemState",
-    "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
+    "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
+    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
 ]

@@ -91,3 +91,32 @@ def test_bad_targets_are_422(client, session_factory, precision):
     r = client.get("/v1/schemas/support/cutoff", params={"precision": precision},
                    headers=viewer)
     assert r.status_code == 422
+
+
+def test_cli_calibrate_and_cutoff(client, session_factory, db, settings):
+    import os
+    import subprocess
+    import sys
+
+    seed_and_review(client, session_factory, 60)
+    env = {**os.environ, "RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir)}
+
+    def rac(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", "schemas", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    fitted = rac("calibrate", "support", "--project", "acme")
+    assert fitted.returncode == 0, fitted.stderr
+    assert "fitted on 60 reviewed decisions" in fitted.stdout
+    cut = rac("cutoff", "support", "--project", "acme", "--precision", "0.95")
+    assert cut.returncode == 0 and cut.stdout.startswith("cutoff "), cut.stdout + cut.stderr
+    strict = rac("cutoff", "support", "--project", "acme", "--precision", "0.999")
+    assert strict.returncode in (0, 1)
+    missing = rac("cutoff", "support", "--project", "nobody", "--precision", "0.9")
+    assert missing.returncode == 2 and "no project" in missing.stderr
+
+
+def test_reviews_refit_the_calibrator_automatically(client, session_factory):
+    headers = seed_and_review(client, session_factory, 45)  # crosses 30, then 30 + 10
+    body = client.get("/v1/schemas/support/calibration", headers=headers).json()
+    assert body["fitted"] and body["version"] == 2 and body["n_reviews"] == 40

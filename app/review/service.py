@@ -15,6 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
+from app.calibration import service as calibration
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.items.models import Item
@@ -152,6 +153,9 @@ def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
     }], overwrite_reviewed=True)
     # Ground truth joins the label index as an exemplar: later similar items retrieve it.
     labelling.add_exemplar(session, runtime, schema, item, label)
+    # ... and evidence of how often the model is right: refit the calibrator when enough
+    # new reviews have arrived (cheap: a logistic regression on a few thousand rows at most).
+    calibration.refit_if_due(session, schema)
     return ReviewResult(schema, annotation, state.model_label if state else None)
 
 
