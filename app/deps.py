@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import Role
 from app.auth.service import Principal, authenticate
+from app.db import session_scope
 from app.errors import Forbidden, Unauthorized
 from app.runtime import Runtime
 
@@ -19,15 +20,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key made by `rac keys
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session = request.app.state.session_factory()
-    try:
+    with session_scope(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".

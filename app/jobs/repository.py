@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.datasets.models import Dataset, DatasetItem
+from app.datasets.models import DatasetItem
 from app.db import utcnow
 from app.errors import NotFound
 from app.items.models import Item
@@ -28,14 +28,6 @@ def get_job(session: Session, project_id: int, external_id: str) -> Job:
 def list_jobs(session: Session, project_id: int, limit: int) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.project_id == project_id)
                                 .order_by(Job.id.desc()).limit(limit)))
-
-
-def get_dataset(session: Session, project_id: int, external_id: str) -> Dataset:
-    dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id,
-                                                   Dataset.external_id == external_id))
-    if dataset is None:
-        raise NotFound(f"no dataset with id {external_id!r} in this project")
-    return dataset
 
 
 def selection_query(project_id: int, schema_id: int, *, dataset_id: int | None,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.service import Principal
 from app.calibration import service as calibration
+from app.datasets import repository as datasets
 from app.db import utcnow
 from app.errors import InvalidInput
 from app.items import repository as items
@@ -65,7 +66,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
                             strategy=body.strategy)
     selection = body.model_dump(include={"dataset", "items", "include_reviewed"},
                                 exclude_none=True)
-    dataset_id = (repository.get_dataset(session, principal.project_id, body.dataset).id
+    dataset_id = (datasets.get_dataset(session, principal.project_id, body.dataset).id
                   if body.dataset else None)
     selected = _selected_ids(session, principal.project_id, schema.id, dataset_id, body)
     job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
