@@ -307,3 +307,19 @@ def test_nan_never_reaches_the_database():
 
     assert json_safe({"a": [math.inf, -math.inf, math.nan, 1.5]}) == {"a": [None, None, None,
                                                                            1.5]}
+
+
+def test_a_file_that_breaks_after_stored_batches_leaves_no_dataset(client, editor,
+                                                                  monkeypatch):
+    """Batches are committed as they go (other writers get in between them on SQLite); a file
+    that turns out unreadable later leaves no dataset, and its stored rows stay plain items."""
+    monkeypatch.setattr(datasets_service, "BATCH_ROWS", 500)
+    good = [f"r{i},text number {i}" for i in range(3000)]  # well past the reader's buffer
+    content = csv_bytes("id,text", *good) + b"bad,\xff\xfe broken\n"
+    r = upload(client, editor, "breaks.csv", content, id_column="id")
+    assert r.status_code == 422 and "not UTF-8" in r.json()["detail"]
+    assert client.get("/v1/datasets", headers=editor).json()["items"] == []
+    assert client.get("/v1/items/r0", headers=editor).json()["text"] == "text number 0"
+    again = upload(client, editor, "fixed.csv", csv_bytes("id,text", *good), id_column="id")
+    assert again.status_code == 201 and again.json()["items"] == 3000
+    assert 0 < again.json()["created"] < 3000  # the batches stored before the break remain

@@ -41,7 +41,9 @@ def upload_dataset(principal: Editor, upload: DatasetUpload, session: SessionDep
     """Upload a file of items. Rows become items (idempotent on their ids) and members of a
     new dataset; every column other than the text and id columns goes into the metadata. Bad
     rows are reported with their row number and reason; the good rows are stored."""
-    dataset, created = service.upload_dataset(session, principal.project_id, upload)
+    # Commit after every batch: a long upload must not hold SQLite's one write lock throughout.
+    dataset, created = service.upload_dataset(session, principal.project_id, upload,
+                                              checkpoint=session.commit)
     return UploadOut(**_summary(dataset), errors=dataset.errors, created=created)
 
 

@@ -3,15 +3,21 @@
 Rows are validated one by one; a bad row is counted and reported with its number and reason,
 and the rest of the file goes on. Good rows go through `items.service.ingest` in batches, so a
 file is stored exactly as the same items posted to /v1/items would be (idempotent on the id).
-Only a file that cannot be read at all is refused, and then nothing of it is stored.
+
+After each batch the caller's `checkpoint` may commit: on SQLite that lets other writers (job
+workers, reviewers) in between batches instead of waiting for the whole file. Only a file that
+cannot be read is refused; then no dataset is kept (rows of batches already stored stay as
+plain items, and posting the file again after fixing it is idempotent).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.datasets import readers, repository
@@ -57,8 +63,8 @@ def new_dataset_id() -> str:
     return "ds_" + secrets.token_hex(10)
 
 
-def upload_dataset(session: Session, project_id: int, source: DatasetFile
-                   ) -> tuple[Dataset, int]:
+def upload_dataset(session: Session, project_id: int, source: DatasetFile,
+                   checkpoint: Callable[[], None] = lambda: None) -> tuple[Dataset, int]:
     """Store the file's rows as items, members of a new dataset. Returns (dataset, created)."""
     if source.id_column == source.text_column:
         raise InvalidInput("id_column and text_column must name different columns")
@@ -71,7 +77,18 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile
                       rows=0, items=0, bad_rows=0, errors=[])
     session.add(dataset)
     session.flush()
+    try:
+        created = _read_into(session, project_id, source, table, dataset, checkpoint)
+    except BaseException:
+        session.rollback()
+        session.execute(delete(Dataset).where(Dataset.id == dataset.id))
+        checkpoint()
+        raise
+    return dataset, created
 
+
+def _read_into(session: Session, project_id: int, source: DatasetFile,
+               table: readers.Table, dataset: Dataset, checkpoint: Callable[[], None]) -> int:
     tally = _Tally()
     check_columns = table.columns is None
     wanted = {source.text_column, source.id_column} - {None}
@@ -90,6 +107,7 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile
             tally.bad(record.row, str(exc))
         if len(batch) >= BATCH_ROWS:
             _store(session, project_id, dataset.id, batch, tally)
+            checkpoint()
             batch = []
     _store(session, project_id, dataset.id, batch, tally)
 
@@ -103,7 +121,7 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile
     dataset.rows, dataset.items, dataset.bad_rows = tally.rows, tally.items, tally.bad_rows
     dataset.errors = sorted(tally.errors, key=lambda e: e["row"])
     session.flush()
-    return dataset, tally.created
+    return tally.created
 
 
 def _store(session: Session, project_id: int, dataset_id: int,
