@@ -131,6 +131,10 @@ def main() -> None:
                     "model_id": judge.model_id, "gold_in_candidates":
                     sum(g in [c.label for c in cs] for (_, g), cs in
                         zip(sample, cands, strict=True)) / args.n, "variants": {}}
+    if args.out.exists():  # keep variants measured earlier on the same sample
+        earlier = json.loads(args.out.read_text())
+        if all(earlier.get(k) == report[k] for k in ("n", "top_k", "seed", "model_id")):
+            report["variants"] = earlier["variants"]
     for name in args.variants.split(","):
         llama_cpp.messages_for = VARIANTS[name]  # the judge renders through this name
         questions = [Question(text, by_name[c.label]) for (text, _), cs in

@@ -117,6 +117,8 @@ class CachingJudge(Judge):
         for i, p in zip(missing, self.inner.p_yes([questions[i] for i in missing]),
                         strict=True):
             self._answers[keys[i]] = p
+        if missing:
+            self.save()  # a long run that is stopped keeps what it paid for
         return [self._answers[k] for k in keys]
 
     def save(self) -> None:
