@@ -33,6 +33,7 @@ from app.items.routes import router as items_router
 from app.jobs.dispatch import Dispatcher, OrphanSweeper
 from app.jobs.routes import router as jobs_router
 from app.jobs.runner import JobRunner
+from app.judges.routes import router as judges_router
 from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
 from app.labelling.routes import router as labelling_router
@@ -124,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_schema()
 
     for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
-                   jobs_router, datasets_router, exports_router, calibration_router):
+                   jobs_router, datasets_router, exports_router, calibration_router,
+                   judges_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

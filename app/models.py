@@ -6,10 +6,12 @@ from app.datasets.models import Dataset, DatasetItem
 from app.db import Base
 from app.items.models import Item
 from app.jobs.models import Job, JobChunk
+from app.judges.models import TrainedJudge
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
 
 __all__ = [
     "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
     "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
+    "TrainedJudge",
 ]

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import EmbedderSettings, LLMSettings, Settings
 from app.rac.embedder import Embedder, SentenceTransformerEmbedder
 from app.rac.engine import ClassifyParams, Engine
 from app.rac.index_store import IndexStore
 from app.rac.judge import Judge
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _models: dict[object, object] = {}
 _models_lock = threading.Lock()
@@ -48,6 +53,19 @@ def make_judge(settings: LLMSettings) -> Judge:
                                               n_threads=settings.n_threads))
 
 
+def make_trained_judge(path: Path, model_id: str, settings: LLMSettings) -> Judge:
+    """A trained judge, loaded once per process (by its file) and exported to /metrics."""
+    from app.metrics import observe_judge
+    from app.rac.judges.trained import load_trained_judge
+
+    def build() -> Judge:
+        judge = load_trained_judge(path, model_id=model_id, threads=settings.n_threads)
+        observe_judge(judge)
+        return judge
+
+    return _cached(("trained-judge", str(path), model_id), build)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -68,3 +86,17 @@ class Runtime:
         defaults = self.settings.engine.model_dump()
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return ClassifyParams(**{**defaults, **chosen}, multi_label=multi_label)
+
+    def judge_for_schema(self, session: Session, schema_id: int) -> Judge:
+        """The schema's active trained judge (`rac judge train`), else the default judge."""
+        from app.judges.service import active_judge
+
+        trained = active_judge(session, schema_id)
+        if trained is None:
+            return self.judge
+        return make_trained_judge(self.settings.data_dir / trained.path, trained.model_id,
+                                  self.settings.llm)
+
+    def engine_for(self, judge: Judge) -> Engine:
+        """An engine asking `judge` (the shared engine when it is the default judge)."""
+        return self.engine if judge is self.judge else Engine(self.embedder, judge)

@@ -80,8 +80,10 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
              vectors: np.ndarray | None = None) -> list[Decision]:
     index = index_for(session, runtime, schema, version)
     calibrator = calibration.current(session, schema.id)
-    decisions = runtime.engine.classify(texts, index, params, vectors=vectors,
-                                        calibrator=calibrator)
+    judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
+             else runtime.judge_for_schema(session, schema.id))
+    engine = runtime.engine_for(judge)
+    decisions = engine.classify(texts, index, params, vectors=vectors, calibrator=calibrator)
     count_decisions([d.status for d in decisions])
     return decisions
 

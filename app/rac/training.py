@@ -19,6 +19,8 @@ those layers (`gguf_export` writes it back as GGUF).
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import random
 import time
@@ -162,15 +164,12 @@ class JudgeTrainer:
 
     def __init__(self, base_gguf: Path, threads: int | None = None) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if threads:
             torch.set_num_threads(threads)
         self.base_gguf = Path(base_gguf)
-        folder, name = str(self.base_gguf.parent), self.base_gguf.name
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name,
-                                                          dtype=torch.float32)
+        self.tokenizer, base = _load_base(str(self.base_gguf))
+        self.model = copy.deepcopy(base)  # trained in place: the cached base stays pristine
         self.model.eval()
         self.yes_ids, self.no_ids = answer_token_ids(self.tokenizer)
         self.trained_layers: list[int] = []
@@ -339,6 +338,18 @@ class JudgeTrainer:
 
 
 # ---- helpers shared with the transformers judge ------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _load_base(path: str) -> tuple[Any, Any]:
+    """Tokenizer and float32 model of a GGUF file. Dequantizing takes ~30 s on a small CPU, so
+    the last base loaded is kept for the next training in this process."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(Path(path).parent), Path(path).name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    return tokenizer, model.eval()
+
 def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
     """Every vocabulary entry that spells yes / no (' Yes', 'yes', 'YES'...), as the llama.cpp
     judge collects them, so both read the same P(yes)."""
