@@ -74,17 +74,12 @@ def _file_sha256(path: Path) -> str:
 
 
 def _make_judge():  # type: ignore[no-untyped-def]
+    """The service's own (process-wide, shared) judge, so eval runs what the service runs.
+    It is shared: never close it here."""
     from app.config import get_settings
+    from app.runtime import make_judge
 
-    settings = get_settings().llm
-    try:  # the service's own factory, when present, so eval runs what the service runs
-        from app.runtime import make_judge
-    except ImportError:
-        from app.rac.judges.llama_cpp import LlamaCppJudge
-
-        return LlamaCppJudge(settings.model_path, n_ctx=settings.n_ctx,
-                             n_threads=settings.n_threads)
-    return make_judge(settings)
+    return make_judge(get_settings().llm)
 
 
 class CachingJudge(Judge):
@@ -128,8 +123,11 @@ class CachingJudge(Judge):
         tmp.replace(self.path)
 
     def close(self) -> None:
-        self.save()
-        self.inner.close()
+        self.save()  # the inner judge is shared by the process: it stays open
+
+
+def _inner(judge: Judge) -> Judge:
+    return judge.inner if isinstance(judge, CachingJudge) else judge
 
 
 def _chunks(n: int, size: int) -> list[range]:
@@ -208,6 +206,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         index = LabelIndex.build(labels, embedder)
         setup_seconds = time.perf_counter() - built
         engine = Engine(embedder, judge)
+        judge_seconds_before = _inner(judge).stats.seconds if judge else 0.0
         report["params"] = {k: v for k, v in vars(params).items()}
         report["params"]["batch_size"] = batch_size
         report["models"] = {"embedder": embedder.model_id,
@@ -221,13 +220,11 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
             latencies.extend([per_item] * len(chunk))
             bar.update(len(chunk))
         seconds = time.perf_counter() - started
-        judge_seconds = judge.stats.seconds if judge else 0.0
+        # Only questions the model really answered (not cache hits) count towards its speed.
+        judge_seconds = (_inner(judge).stats.seconds - judge_seconds_before) if judge else 0.0
         if isinstance(judge, CachingJudge):
-            # Only questions the model really answered count towards its speed.
-            judge_seconds = judge.inner.stats.seconds
             report["judge_cache"] = {"hits": judge.hits, "asked": judge.inner.stats.calls,
                                      "timings_valid": judge.hits == 0}
-        if judge is not None:
             judge.close()
     bar.close()
 

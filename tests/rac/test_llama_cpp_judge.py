@@ -48,3 +48,13 @@ def test_prompt_carries_item_before_label(judge):
     prompt = judge.render(Question("ITEM TEXT", REFUND))
     assert prompt.index("ITEM TEXT") < prompt.index("refund request")
     assert prompt.rstrip().endswith("assistant")
+
+
+def test_a_closed_judge_refuses_instead_of_crashing():
+    from app.rac.judge import JudgeError
+
+    j = LlamaCppJudge(n_ctx=256)
+    j.close()
+    j.close()  # twice is harmless
+    with pytest.raises(JudgeError, match="closed"):
+        j.p_yes([Question("text", REFUND)])

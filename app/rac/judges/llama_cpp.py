@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.rac.bundled import judge_gguf_path
-from app.rac.judge import Judge, answer_word
+from app.rac.judge import Judge, JudgeError, answer_word
 from app.rac.prompts import Question, messages_for
 
 
@@ -42,6 +42,7 @@ class LlamaCppJudge(Judge):
         self.n_ctx = n_ctx
         # One llama.cpp context is not safe to share between threads.
         self._lock = threading.Lock()
+        self._closed = False
         self._cached: list[int] = []
 
     def _answer_token_ids(self) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +68,8 @@ class LlamaCppJudge(Judge):
         order = sorted(range(len(questions)), key=lambda i: questions[i].text)
         answers = [0.0] * len(questions)
         with self._lock:
+            if self._closed:  # llama.cpp would read freed memory and crash the process
+                raise JudgeError("this judge was closed; make a new one")
             for i in order:
                 answers[i] = self._one(self.tokens(self.render(questions[i])))
         return answers
@@ -86,7 +89,10 @@ class LlamaCppJudge(Judge):
         return _p_yes_from_logits(logits, self._yes_ids, self._no_ids)
 
     def close(self) -> None:
-        self._llm.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._llm.close()
 
 
 def _p_yes_from_logits(logits: np.ndarray, yes_ids: np.ndarray, no_ids: np.ndarray) -> float:
