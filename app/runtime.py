@@ -7,7 +7,7 @@ process by their configuration, so several apps in one process (tests) share one
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +96,15 @@ class Runtime:
             return self.judge
         return make_trained_judge(self.settings.data_dir / trained.path, trained.model_id,
                                   self.settings.llm)
+
+    def params_for(self, judge: Judge, params: ClassifyParams) -> ClassifyParams:
+        """A trained judge decides at its own accept threshold, unless the caller chose one:
+        the configured default was tuned for the default judge."""
+        from app.rac.trained_prompt import TRAINED_ACCEPT_THRESHOLD
+
+        if judge is self.judge or params.accept_threshold != self.settings.engine.accept_threshold:
+            return params
+        return replace(params, accept_threshold=TRAINED_ACCEPT_THRESHOLD)
 
     def engine_for(self, judge: Judge) -> Engine:
         """An engine asking `judge` (the shared engine when it is the default judge)."""

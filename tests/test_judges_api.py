@@ -80,3 +80,24 @@ def test_train_from_reviews_activate_and_classify(client, session_factory):
     r = client.post("/v1/classify", json={"schema": "support", "text": "example 1a"},
                     headers=headers)
     assert r.json()["model_id"] != "trained:support-v1"
+
+
+def test_a_trained_judge_decides_at_its_own_threshold_unless_the_caller_chose(tmp_path):
+    from app.config import Settings
+    from app.rac.engine import Engine
+    from app.rac.index_store import IndexStore
+    from app.rac.trained_prompt import TRAINED_ACCEPT_THRESHOLD
+    from app.runtime import Runtime
+    from tests.rac.fakes import KeywordEmbedder, ScriptedJudge
+
+    settings = Settings(data_dir=tmp_path)
+    embedder, default, trained = KeywordEmbedder(["card"]), ScriptedJudge({}), ScriptedJudge({})
+    runtime = Runtime(settings, embedder, default, Engine(embedder, default),
+                      IndexStore(settings.index_dir, embedder))
+    configured = runtime.params()
+    assert runtime.params_for(default, configured) == configured
+    assert runtime.params_for(trained, configured).accept_threshold == TRAINED_ACCEPT_THRESHOLD
+    chosen = runtime.params(accept_threshold=0.3)
+    assert runtime.params_for(trained, chosen).accept_threshold == 0.3
+    assert runtime.engine_for(default) is runtime.engine
+    assert runtime.engine_for(trained).judge is trained

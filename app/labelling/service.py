@@ -82,8 +82,8 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
     calibrator = calibration.current(session, schema.id)
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
              else runtime.judge_for_schema(session, schema.id))
-    engine = runtime.engine_for(judge)
-    decisions = engine.classify(texts, index, params, vectors=vectors, calibrator=calibrator)
+    decisions = runtime.engine_for(judge).classify(texts, index, runtime.params_for(judge, params),
+                                                   vectors=vectors, calibrator=calibrator)
     count_decisions([d.status for d in decisions])
     return decisions
 

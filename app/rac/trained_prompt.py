@@ -15,6 +15,11 @@ from app.rac.prompts import Question, readable
 
 TRAINED_PROMPT_VERSION = "yn-t1"
 
+TRAINED_ACCEPT_THRESHOLD = 0.5
+"""Where a trained judge's yes turns into no: it is trained with the positives weighted to
+balance the negatives, so P(yes) = 0.5 is its decision boundary. (The service's configured
+default was tuned for the bundled judge, whose P(yes) never reaches 0.5.)"""
+
 TRAINED_SYSTEM = "Does the label fit the customer text? Answer yes or no."
 
 
