@@ -57,10 +57,10 @@ def test_nearest_label_name_is_matched(classifier):
 
 def test_a_long_label_list_is_truncated_and_says_so():
     many = [LabelInfo(f"topic_{i}", "A label with a long description. " * 6) for i in range(40)]
-    c = AllInPromptClassifier(many, n_ctx=768)
+    c = AllInPromptClassifier(many, n_ctx=512)
     try:
         assert c.fit.truncated and 0 < c.fit.labels_in_prompt < 40
-        assert c.fit.prompt_tokens <= 768 - 256
+        assert c.fit.prompt_tokens <= 512 - 256
         decision = c.classify(["anything at all"])[0]
         assert decision.label is None or decision.label in {x.name for x in c.labels}
     finally:
