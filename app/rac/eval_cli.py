@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from app.rac.engine import ClassifyParams, Decision, Engine
+from app.rac.engine import ClassifyParams, Decision, Engine, Strategy
 from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
 from app.rac.judge import Judge
 from app.rac.prompts import LabelInfo, Question
@@ -199,9 +199,10 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         judge = _make_judge() if method == "rac" else None
         if judge is not None and judge_cache is not None:
             judge = CachingJudge(judge, judge_cache)
+        chosen: Strategy = "retrieval" if method == "retrieval" else (
+            "window" if strategy == "window" else "sequential")
         params = ClassifyParams(top_k=top_k, accept_threshold=threshold, cutoff=cutoff,
-                                strategy="retrieval" if method == "retrieval" else strategy,
-                                window=window, multi_label=multi_label)
+                                strategy=chosen, window=window, multi_label=multi_label)
         built = time.perf_counter()
         index = LabelIndex.build(labels, embedder)
         setup_seconds = time.perf_counter() - built
