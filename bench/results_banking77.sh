@@ -23,6 +23,6 @@ for k in 5 3 10; do
 done
 rac eval "${common[@]}" --method all-in-prompt --limit 500 --seed 0 \
   --out "$OUT/test_all_in_prompt.json" --plot "$OUT/test_all_in_prompt.png"
-rac eval "${common[@]}" --method rac --top-k 5 --accept-threshold 0.15 --limit 500 --seed 0 \
-  --judge-cache "$CACHE" --out "$OUT/test_rac_k5_t0.15.json" --plot "$OUT/test_rac_k5_t0.15.png"
+rac eval "${common[@]}" --method rac --top-k 5 --accept-threshold 0.2 --limit 500 --seed 0 \
+  --judge-cache "$CACHE" --out "$OUT/test_rac_k5_t0.2.json" --plot "$OUT/test_rac_k5_t0.2.png"
 python bench/results_table.py "$OUT"/test_*.json
