@@ -26,7 +26,8 @@ class LLMSettings(BaseModel):
     model_path: Path | None = None
     """GGUF file for the llama_cpp backend; empty means the bundled SmolLM2-135M-Instruct."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp; empty means every core."""
+    """CPU threads for llama.cpp; empty means half the cores (spin-waiting threads stall when
+    other work shares the cores)."""
     n_ctx: int = 2048
     """Context window for llama.cpp, in tokens."""
     base_url: str | None = None

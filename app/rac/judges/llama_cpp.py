@@ -26,7 +26,10 @@ class LlamaCppJudge(Judge):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         path = Path(model_path) if model_path else judge_gguf_path()
-        threads = n_threads or os.cpu_count() or 1
+        # Half the cores by default: llama.cpp's threads spin-wait for each other, and when the
+        # embedder, the API or another process take a core they stall. On 2 busy cores one
+        # thread answered 4x faster than two (bench/results/judge_speed.json).
+        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         self._llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
                           n_threads_batch=threads, logits_all=False, verbose=False)
         meta = self._llm.metadata
