@@ -22,6 +22,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -99,6 +100,60 @@ def replay(decisions: list[Decision], rows: list[tuple[str, str]], threshold: fl
             "calls_per_item": calls / n}
 
 
+def calibrate_and_cut(dev_decisions: list[Decision], reviews: list[tuple[str, str]],
+                      test_decisions: list[Decision], test: list[tuple[str, str]],
+                      target: float) -> dict:
+    """Fit the calibrator on the reviewed decisions, choose the cutoff for `target` on them (raw
+    and calibrated confidence), and measure both on test."""
+    x, y = [], []
+    for decision, (_, gold) in zip(dev_decisions, reviews, strict=True):
+        found = calibration.features(decision.trace, decision.label)
+        if found is not None:
+            x.append(found)
+            y.append(decision.label == gold)
+    cal = calibration.fit(x, y, version=1)
+    dev_s, test_s = scored(dev_decisions, reviews, cal), scored(test_decisions, test, cal)
+    out: dict = {
+        "reviewed_decisions": len(y), "accuracy_test": sum(test_s["correct"]) / len(test),
+        "fit": {"ece_before_cv": cal.ece_before, "ece_after_cv": cal.ece_after,
+                "weights": cal.weights},
+        "ece_test": {"raw": ece(test_s, "raw"), "calibrated": ece(test_s, "calibrated")},
+    }
+    for key in ("raw", "calibrated"):
+        lab = dev_s["labelled"]
+        choice = calibration.choose_cutoff(
+            [c for c, ok in zip(dev_s[key], lab, strict=True) if ok],
+            [ok for ok, lb in zip(dev_s["correct"], lab, strict=True) if lb], target)
+        out[f"cutoff_{key}"] = {
+            "chosen_on_reviews": {"cutoff": choice.cutoff, "precision": choice.precision,
+                                  "interval": choice.interval, "support": choice.support,
+                                  "reason": choice.reason},
+            "on_test": at_cutoff(test_s, key, choice.cutoff),
+            "best_possible_on_test": coverage_at_precision(
+                test_s["correct"], test_s["labelled"], test_s[key], target),
+        }
+    return out
+
+
+def at_threshold(decisions: list[Decision], threshold: float) -> list[Decision]:
+    """The decisions the sequential rule makes at a lower accept threshold (see `replay`):
+    questions it would not have asked lose their answer."""
+    out = []
+    for decision in decisions:
+        trace, chosen, stopped = [], None, False
+        for step in decision.trace:
+            asked = not stopped and step.p_yes is not None
+            accepted = asked and step.p_yes >= threshold  # type: ignore[operator]
+            trace.append(replace(step, p_yes=step.p_yes if asked else None, accepted=accepted))
+            if accepted:
+                chosen, stopped = step.label, True
+            elif not asked:
+                stopped = True
+        out.append(replace(decision, label=chosen, labels=[chosen] if chosen else [],
+                           trace=trace, status="needs_review" if chosen else "no_match"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--schema", type=Path, required=True)
@@ -110,6 +165,8 @@ def main() -> None:
     ap.add_argument("--judge-model", type=Path, default=None,
                     help="a trained judge (GGUF from rac judge train / judge_training.py); "
                          "default: the bundled judge")
+    ap.add_argument("--backend", choices=["llama_cpp", "transformers"], default=None,
+                    help="serving path of --judge-model [default: the service's]")
     ap.add_argument("--dev-size", type=int, default=1000)
     ap.add_argument("--limit", type=int, default=None, help="test sample (seed 0)")
     ap.add_argument("--target", type=float, default=0.95)
@@ -119,6 +176,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
+    import torch
+
+    torch.set_num_threads(args.threads)  # the embedder too: spinning threads on shared cores
     labels = load_labels(args.schema)
     dev, pool = dev_split(load_rows(args.train), labels)
     reviews = sorted(random.Random(0).sample(dev, args.dev_size), key=dev.index)
@@ -134,10 +194,11 @@ def main() -> None:
     judge = None
     if args.method == "rac":
         if args.judge_model is not None:
-            from app.rac.judges.trained import load_trained_judge
+            from app.rac.judges.trained import SERVING_BACKEND, load_trained_judge
 
             judge = load_trained_judge(args.judge_model, model_id=args.judge_model.stem,
-                                       threads=args.threads)
+                                       threads=args.threads,
+                                       backend=args.backend or SERVING_BACKEND)
         else:
             from app.rac.judges.llama_cpp import LlamaCppJudge
 
@@ -150,46 +211,26 @@ def main() -> None:
     test_decisions = label_all(engine, test, index, params, "test")
     seconds = time.perf_counter() - started
 
-    x, y = [], []
-    for decision, (_, gold) in zip(dev_decisions, reviews, strict=True):
-        found = calibration.features(decision.trace, decision.label)
-        if found is not None:
-            x.append(found)
-            y.append(decision.label == gold)
-    cal = calibration.fit(x, y, version=1)
-    dev_s, test_s = scored(dev_decisions, reviews, cal), scored(test_decisions, test, cal)
     run: dict = {
         "method": args.method, "per_label": args.per_label,
         "judge": judge.model_id if judge else None,
         "prompt_version": judge.prompt_version if judge else None,
-        "reviews": len(reviews), "reviewed_decisions": len(y), "test_items": len(test),
-        "seconds": seconds,
-        "accuracy_test": sum(test_s["correct"]) / len(test),
-        "fit": {"ece_before_cv": cal.ece_before, "ece_after_cv": cal.ece_after,
-                "weights": cal.weights},
-        "ece_test": {"raw": ece(test_s, "raw"), "calibrated": ece(test_s, "calibrated")},
+        "reviews": len(reviews), "test_items": len(test), "seconds": seconds,
+        "accept_threshold": params.accept_threshold if judge else None,
+        **calibrate_and_cut(dev_decisions, reviews, test_decisions, test, args.target),
     }
-    for key in ("raw", "calibrated"):
-        lab = dev_s["labelled"]
-        choice = calibration.choose_cutoff(
-            [c for c, ok in zip(dev_s[key], lab, strict=True) if ok],
-            [ok for ok, lb in zip(dev_s["correct"], lab, strict=True) if lb], args.target)
-        run[f"cutoff_{key}"] = {
-            "chosen_on_reviews": {"cutoff": choice.cutoff, "precision": choice.precision,
-                                  "interval": choice.interval, "support": choice.support,
-                                  "reason": choice.reason},
-            "on_test": at_cutoff(test_s, key, choice.cutoff),
-            "best_possible_on_test": coverage_at_precision(
-                test_s["correct"], test_s["labelled"], test_s[key], args.target),
-        }
     if judge is not None:
-        # Which accept threshold suits this judge? Chosen on the reviews (dev), shown on test.
+        # Which accept threshold suits this judge? Chosen on the reviews (dev), shown on test,
+        # and the calibration redone on the decisions at that threshold.
         grid = [t for t in THRESHOLDS if t <= params.accept_threshold]
         on_dev = [replay(dev_decisions, reviews, t, params.accept_threshold) for t in grid]
-        best = max(on_dev, key=lambda r: (r["accuracy"], r["threshold"]))
+        best = max(on_dev, key=lambda r: (r["accuracy"], r["threshold"]))["threshold"]
         run["accept_threshold_replay"] = {
-            "dev": on_dev, "chosen_on_dev": best["threshold"],
-            "test": [replay(test_decisions, test, t, params.accept_threshold) for t in grid]}
+            "dev": on_dev, "chosen_on_dev": best,
+            "test": [replay(test_decisions, test, t, params.accept_threshold) for t in grid],
+            "at_chosen": calibrate_and_cut(at_threshold(dev_decisions, best), reviews,
+                                           at_threshold(test_decisions, best), test,
+                                           args.target)}
     name = args.name or f"{args.method}-{args.per_label}pl"
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
     report[name] = run
