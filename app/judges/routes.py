@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/schemas", tags=["judges"])
 
 
 def _out(schema: LabelSchema, judge: TrainedJudge) -> JudgeOut:
-    return JudgeOut(schema=schema.name, version=judge.version, state=judge.state,
+    return JudgeOut(schema_name=schema.name, version=judge.version, state=judge.state,
                     active=judge.active, model_id=judge.model_id,
                     prompt_version=judge.prompt_version, schema_version=judge.schema_version,
                     data=judge.data, metrics=judge.metrics, error=judge.error,

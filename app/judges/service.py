@@ -99,7 +99,7 @@ def reviewed_examples(session: Session, schema_id: int) -> list[LabelledText]:
         .where(ItemState.schema_id == schema_id, ItemState.status == "reviewed",
                ItemState.label.is_not(None))
         .order_by(ItemState.id)).all()
-    return [LabelledText(text, label) for text, label in rows]
+    return [LabelledText(text, str(label)) for text, label in rows]
 
 
 def training_running() -> bool:

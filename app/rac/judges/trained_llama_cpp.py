@@ -20,4 +20,4 @@ class TrainedLlamaCppJudge(LlamaCppJudge):
             self.model_id = model_id
 
     def render(self, question: Question) -> str:
-        return self._formatter(messages=trained_messages_for(question)).prompt
+        return self._formatter(messages=trained_messages_for(question)).prompt  # type: ignore[arg-type]
