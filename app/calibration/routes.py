@@ -16,10 +16,10 @@ router = APIRouter(prefix="/v1/schemas", tags=["calibration"])
 
 def _out(schema: LabelSchema, row: CalibratorVersion | None) -> CalibrationOut:
     if row is None:
-        return CalibrationOut(schema=schema.name, version=0, fitted=False, n_reviews=0,
+        return CalibrationOut(schema_name=schema.name, version=0, fitted=False, n_reviews=0,
                               ece_before=None, ece_after=None, features=list(FEATURES),
                               created_at=None)
-    return CalibrationOut(schema=schema.name, version=row.version,
+    return CalibrationOut(schema_name=schema.name, version=row.version,
                           fitted=bool(row.params.get("weights")), n_reviews=row.n_reviews,
                           ece_before=row.ece_before, ece_after=row.ece_after,
                           features=list(FEATURES), created_at=row.created_at)
@@ -52,7 +52,7 @@ def cutoff(name: str, principal: Viewer, session: SessionDep,
     schema = schemas.get_schema(session, principal.project_id, name)
     answer = service.cutoff_for(session, schema, precision)
     c = answer.choice
-    return CutoffOut(schema=schema.name, target_precision=precision, cutoff=c.cutoff,
+    return CutoffOut(schema_name=schema.name, target_precision=precision, cutoff=c.cutoff,
                      precision=c.precision, precision_interval=c.interval, promised=c.promised,
                      support=c.support, expected_coverage=answer.expected_coverage,
                      calibrator_version=answer.calibrator_version, reason=c.reason)

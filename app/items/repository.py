@@ -75,6 +75,7 @@ def history(session: Session, item: Item) -> list[tuple[Annotation, str]]:
 def list_items_query(project_id: int, *, schema_id: int | None, status: str | None,
                      label: str | None, min_confidence: float | None,
                      max_confidence: float | None, after: int | None, limit: int) -> Select:
+    query: Select  # one or two entities, depending on schema_id
     if schema_id is None:
         query = select(Item).where(Item.project_id == project_id)
     else:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
@@ -38,7 +38,7 @@ def post_items(
 
 
 def _label_out(annotation: Annotation, schema_name: str) -> LabelOut:
-    return LabelOut(schema=schema_name, schema_version=annotation.schema_version,
+    return LabelOut(schema_name=schema_name, schema_version=annotation.schema_version,
                     label=annotation.label, labels=annotation.labels or [],
                     confidence=annotation.confidence, status=annotation.status,
                     source=annotation.source, model_id=annotation.model_id,
@@ -80,7 +80,7 @@ def list_items(
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=100),
 ) -> Page[ItemSummary]:
-    filters = {"status": status, "label": label, "min_confidence": min_confidence,
+    filters: dict[str, Any] = {"status": status, "label": label, "min_confidence": min_confidence,
                "max_confidence": max_confidence}
     used = [name for name, value in filters.items() if value is not None]
     if used and schema is None:

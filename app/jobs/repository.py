@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.datasets.models import DatasetItem
@@ -88,27 +89,27 @@ def claim_chunk(session: Session, worker: str, lease_seconds: int,
 
 
 def renew_lease(session: Session, chunk_id: int, worker: str, lease_seconds: int) -> bool:
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(JobChunk)
         .where(JobChunk.id == chunk_id, JobChunk.worker == worker, JobChunk.state == "running")
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return result.rowcount == 1
 
 
 def complete_chunk(session: Session, chunk_id: int, worker: str) -> bool:
     """Mark the chunk done if this worker still holds it (else another worker took it over)."""
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(JobChunk)
         .where(JobChunk.id == chunk_id, JobChunk.worker == worker, JobChunk.state == "running")
         .values(state="done", finished_at=utcnow(), lease_expires_at=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return result.rowcount == 1
 
 
 def release_after_failure(session: Session, chunk_id: int, worker: str, error: str,
                           backoff_seconds: float, give_up: bool) -> None:
-    values = {"lease_expires_at": None, "last_error": error[:2000]}
+    values: dict[str, Any] = {"lease_expires_at": None, "last_error": error[:2000]}
     if give_up:
         values["state"] = "failed"
     else:

@@ -26,7 +26,7 @@ def job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
         waiting = repository.last_chunk_error(session, job.id)
         error = f"retrying after: {waiting}" if waiting else None
     return JobOut(
-        id=job.external_id, state=job.state, schema=schema.name if schema else "?",
+        id=job.external_id, state=job.state, schema_name=schema.name if schema else "?",
         schema_version=job.schema_version, params=job.params, selection=job.selection,
         total=job.total, done=job.done,
         counts=JobCounts(accepted=job.n_accepted, needs_review=job.n_needs_review,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,9 +101,9 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
 def _selected_ids(session: Session, project_id: int, schema_id: int, dataset_id: int | None,
                   body: JobCreate) -> Iterator[int]:
     chosen = body.items
-    filters = {"dataset_id": dataset_id, "statuses": chosen.status if chosen else None,
-               "unlabelled": bool(chosen and chosen.unlabelled),
-               "include_reviewed": body.include_reviewed}
+    filters: dict[str, Any] = {
+        "dataset_id": dataset_id, "statuses": chosen.status if chosen else None,
+        "unlabelled": bool(chosen and chosen.unlabelled), "include_reviewed": body.include_reviewed}
     if chosen is None or chosen.ids is None:
         yield from repository.stream_ids(
             session, repository.selection_query(project_id, schema_id, **filters))

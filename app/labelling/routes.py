@@ -28,7 +28,7 @@ def classify(body: ClassifyIn, principal: Editor, session: SessionDep,
     if item is not None:
         service.record_decisions(session, schema, version, [item], [decision])
     return DecisionOut(
-        schema=schema.name, schema_version=version.version,
+        schema_name=schema.name, schema_version=version.version,
         item_id=item.external_id if item else None, label=decision.label,
         labels=decision.labels, confidence=decision.confidence, status=decision.status,
         judge_calls=decision.judge_calls, model_id=decision.model_id or None,

@@ -99,7 +99,7 @@ def fit(x: Sequence[Sequence[float]], y: Sequence[bool], version: int,
     """Fit on reviewed decisions (features, was the model right). Identity if too few."""
     xs = np.asarray(x, dtype=np.float64).reshape(-1, len(FEATURES))
     ys = np.asarray(y, dtype=np.int64)
-    raw = np.array([IDENTITY.confidence(row) for row in xs])
+    raw = np.array([IDENTITY.confidence(row.tolist()) for row in xs])
     if len(ys) < MIN_REVIEWS or ys.min() == ys.max():
         return Calibrator(version=version, n_reviews=len(ys),
                           ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),

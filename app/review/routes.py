@@ -55,7 +55,7 @@ def queue_out(session: Session, label_schema: LabelSchema,
         candidates = service.candidates_with_descriptions(row.annotation, versions[number])
         out.append(ReviewItemOut(
             id=row.item.external_id, text=row.item.text, metadata=row.item.meta or {},
-            schema=label_schema.name, schema_version=number, status=row.state.status,
+            schema_name=label_schema.name, schema_version=number, status=row.state.status,
             label=row.state.label, confidence=row.state.confidence,
             candidates=[CandidateOut(**c) for c in candidates],
             lease_expires_at=row.state.lease_expires_at))
@@ -71,7 +71,7 @@ def review_item(item_id: str, body: ReviewIn, principal: Reviewer, session: Sess
     item = items.get_item(session, principal.project_id, item_id)
     result = service.review(session, runtime, principal, item, body.schema_name, body.label,
                             body.note)
-    return ReviewOut(id=item.external_id, schema=result.schema.name, label=body.label,
+    return ReviewOut(id=item.external_id, schema_name=result.schema.name, label=body.label,
                      status="reviewed", reviewer=principal.key_name,
                      reviewed_at=result.annotation.created_at, model_label=result.model_label)
 
@@ -96,7 +96,7 @@ def schema_stats(name: str, principal: Viewer, session: SessionDep,
     cutoff = runtime.settings.engine.cutoff
     s = service.stats(session, label_schema, cutoff)
     return SchemaStatsOut(
-        schema=label_schema.name, total=s.total, counts=s.counts, coverage=s.coverage,
+        schema_name=label_schema.name, total=s.total, counts=s.counts, coverage=s.coverage,
         cutoff=cutoff, reviewed_model_decisions=s.reviewed_model_decisions,
         agreement=s.agreement, precision_at_cutoff=s.precision_at_cutoff,
         reviewed_at_cutoff=s.reviewed_at_cutoff,

@@ -61,7 +61,8 @@ class LlamaCppJudge(Judge):
         return np.array(yes), np.array(no)
 
     def render(self, question: Question) -> str:
-        return self._formatter(messages=messages_for(question)).prompt
+        # messages_for builds plain OpenAI-style dicts; llama_cpp types them as TypedDicts.
+        return self._formatter(messages=messages_for(question)).prompt  # type: ignore[arg-type]
 
     def tokens(self, prompt: str) -> list[int]:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
