@@ -29,6 +29,7 @@ import numpy as np
 
 from app.rac.bundled import judge_gguf_path
 from app.rac.engine import Decision, Status
+from app.rac.judges.llama_cpp import eval_reusing_prefix
 from app.rac.prompts import LabelInfo
 
 PROMPT_VERSION = "aip-1"
@@ -136,17 +137,9 @@ class AllInPromptClassifier:
         limit = self.n_ctx - self._max_new_tokens - 1
         if len(prompt) > limit:  # a very long item: keep the list, cut the item's end
             prompt = prompt[: limit - 8] + prompt[-8:]
-        shared = 0
-        for a, b in zip(self._cached, prompt, strict=False):
-            if a != b:
-                break
-            shared += 1
-        shared = min(shared, len(prompt) - 1)  # evaluate at least one token to get logits
-        self._llm.n_tokens = shared
-        self._llm.eval(prompt[shared:])
-        # The cache now holds exactly the prompt; generated tokens are dropped next time by
-        # resetting n_tokens to the shared prefix, so remember only the prompt.
-        self._cached = list(prompt)
+        # Generated tokens are dropped next time by resetting n_tokens to the shared prefix,
+        # so the cache is remembered as the prompt alone.
+        self._cached = eval_reusing_prefix(self._llm, self._cached, prompt)
         generated: list[int] = []
         log_p = 0.0
         keys = list(self._by_key)

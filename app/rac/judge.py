@@ -33,6 +33,24 @@ def answer_word(token: str) -> str | None:
     return None
 
 
+def answer_token_ids(decode: Callable[[int], str], vocab_size: int) -> tuple[list[int], list[int]]:
+    """Every vocabulary entry that spells yes / no (' Yes', 'yes', 'YES'...).
+
+    Local backends (llama.cpp, transformers) sum the probability of all of them, so each reads
+    the same P(yes) from the same model.
+    """
+    yes, no = [], []
+    for token_id in range(vocab_size):
+        word = answer_word(decode(token_id))
+        if word == "yes":
+            yes.append(token_id)
+        elif word == "no":
+            no.append(token_id)
+    if not yes or not no:
+        raise ValueError("the model's vocabulary has no yes/no tokens")
+    return yes, no
+
+
 def p_yes_from_logprobs(pairs: Iterable[tuple[str, float]]) -> float | None:
     """P(yes) = P(yes tokens) / (P(yes tokens) + P(no tokens)) over (token, logprob) pairs.
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from app.rac.embedder import Embedder
 from app.rac.index import LabelIndex
-from app.rac.judge import answer_word
+from app.rac.judge import answer_token_ids
 from app.rac.prompts import LabelInfo, Question
 from app.rac.trained_prompt import TRAINED_PROMPT_VERSION, trained_messages_for
 
@@ -171,7 +171,7 @@ class JudgeTrainer:
         self.tokenizer, base = _load_base(str(self.base_gguf))
         self.model = copy.deepcopy(base)  # trained in place: the cached base stays pristine
         self.model.eval()
-        self.yes_ids, self.no_ids = answer_token_ids(self.tokenizer)
+        self.yes_ids, self.no_ids = tokenizer_answer_ids(self.tokenizer)
         self.trained_layers: list[int] = []
 
     # ---- prompts ------------------------------------------------------------------------
@@ -350,19 +350,10 @@ def _load_base(path: str) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     return tokenizer, model.eval()
 
-def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
-    """Every vocabulary entry that spells yes / no (' Yes', 'yes', 'YES'...), as the llama.cpp
-    judge collects them, so both read the same P(yes)."""
-    yes, no = [], []
-    for token_id in range(len(tokenizer)):
-        word = answer_word(tokenizer.decode([token_id]))
-        if word == "yes":
-            yes.append(token_id)
-        elif word == "no":
-            no.append(token_id)
-    if not yes or not no:
-        raise ValueError("the model's vocabulary has no yes/no tokens")
-    return yes, no
+def tokenizer_answer_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The yes / no token ids of a transformers tokenizer, collected as the llama.cpp judge
+    collects them, so both read the same P(yes)."""
+    return answer_token_ids(lambda token_id: tokenizer.decode([token_id]), len(tokenizer))
 
 
 def encode_question(tokenizer: Any, question: Question) -> list[int]:

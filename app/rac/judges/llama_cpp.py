@@ -10,12 +10,28 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from app.rac.bundled import judge_gguf_path
-from app.rac.judge import Judge, JudgeError, answer_word
+from app.rac.judge import Judge, JudgeError, answer_token_ids
 from app.rac.prompts import Question, messages_for
+
+
+def eval_reusing_prefix(llm: Any, cached: list[int], tokens: list[int]) -> list[int]:
+    """Evaluate `tokens`, keeping the KV cache of the prefix they share with `cached` (the
+    tokens evaluated last). Questions about one item share the item's long prefix, so each
+    costs only its label's tokens. Returns what the cache now holds."""
+    shared = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        shared += 1
+    shared = min(shared, len(tokens) - 1)  # evaluate at least one token to get logits
+    llm.n_tokens = shared
+    llm.eval(tokens[shared:])
+    return list(tokens)
 
 
 class LlamaCppJudge(Judge):
@@ -49,15 +65,9 @@ class LlamaCppJudge(Judge):
         self._cached: list[int] = []
 
     def _answer_token_ids(self) -> tuple[np.ndarray, np.ndarray]:
-        yes, no = [], []
-        for token_id in range(self._llm.n_vocab()):
-            word = answer_word(self._llm.detokenize([token_id]).decode("utf-8", "ignore"))
-            if word == "yes":
-                yes.append(token_id)
-            elif word == "no":
-                no.append(token_id)
-        if not yes or not no:
-            raise ValueError("the model's vocabulary has no yes/no tokens")
+        yes, no = answer_token_ids(
+            lambda token_id: self._llm.detokenize([token_id]).decode("utf-8", "ignore"),
+            self._llm.n_vocab())
         return np.array(yes), np.array(no)
 
     def render(self, question: Question) -> str:
@@ -80,15 +90,7 @@ class LlamaCppJudge(Judge):
 
     def _one(self, tokens: list[int]) -> float:
         tokens = tokens[-(self.n_ctx - 1):]  # the tail holds the label and the question
-        shared = 0
-        for a, b in zip(self._cached, tokens, strict=False):
-            if a != b:
-                break
-            shared += 1
-        shared = min(shared, len(tokens) - 1)  # evaluate at least one token to get logits
-        self._llm.n_tokens = shared
-        self._llm.eval(tokens[shared:])
-        self._cached = list(tokens)
+        self._cached = eval_reusing_prefix(self._llm, self._cached, tokens)
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._llm.n_vocab(),))
         return _p_yes_from_logits(logits, self._yes_ids, self._no_ids)
 

@@ -43,7 +43,7 @@ class TransformersJudge(Judge):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from app.rac.training import answer_token_ids
+        from app.rac.training import tokenizer_answer_ids
 
         if threads:
             torch.set_num_threads(threads)
@@ -52,7 +52,7 @@ class TransformersJudge(Judge):
         self._model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
                                                            dtype=torch.float32)
         self._model.eval()
-        yes, no = answer_token_ids(self._tokenizer)
+        yes, no = tokenizer_answer_ids(self._tokenizer)
         head = self._model.lm_head.weight.detach()
         self._yes_rows, self._no_rows = head[yes].clone(), head[no].clone()
         self._messages = messages
