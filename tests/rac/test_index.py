@@ -89,3 +89,52 @@ def test_a_reviewed_duplicate_wins_even_against_a_strong_description():
     index.add_exemplars(["item-9"], query, ["cash"])  # a person said: this exact text is cash
     top = index.candidates(query, 3)[0][0]
     assert top.label == "cash" and top.score == pytest.approx(1.0, abs=1e-5)
+
+
+def _exact_scores(index: LabelIndex, query: np.ndarray) -> np.ndarray:
+    """The documented rule, scored for every label from the float32 vectors, with no index."""
+    from app.rac.index import DUPLICATE_SIMILARITY, PROFILE_WEIGHT_FLOOR, PROFILE_WEIGHT_PRIOR
+
+    scores = np.empty(len(index.labels), dtype=np.float64)
+    for label_id in range(len(index.labels)):
+        rows = index._rows_by_label[label_id]
+        profile = float(index._profiles[label_id] @ query)
+        if not rows:
+            scores[label_id] = profile
+            continue
+        sims = index._examples[rows] @ query
+        w = max(PROFILE_WEIGHT_FLOOR, PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + len(rows)))
+        score = w * profile + (1 - w) * float(sims.max())
+        reviewed = [s for r, s in zip(rows, sims, strict=True) if r >= index._n_schema_examples]
+        if reviewed and max(reviewed) >= DUPLICATE_SIMILARITY:
+            score = max(score, float(max(reviewed)))
+        scores[label_id] = score
+    return scores
+
+
+def test_search_matches_scoring_every_label_exactly():
+    # Many labels with 0-4 examples and reviewed exemplars (one an exact copy of a query): the
+    # float16 shortlist must not change which labels come first, nor their exact scores.
+    rng = np.random.default_rng(1)
+    dim, n_labels = 64, 2000
+
+    def unit(n: int) -> np.ndarray:
+        x = rng.standard_normal((n, dim)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    per_label = rng.integers(0, 5, n_labels)
+    owner = np.repeat(np.arange(n_labels), per_label)
+    labels = [LabelInfo(f"l{i}", "d", ("e",) * int(k)) for i, k in enumerate(per_label)]
+    index = LabelIndex(labels, "random", unit(n_labels), [str(i) for i in range(n_labels)],
+                       unit(len(owner)), owner, [str(i) for i in range(len(owner))])
+    queries = unit(200)
+    exemplars = np.concatenate([unit(300), queries[:1]])
+    index.add_exemplars([f"r{i}" for i in range(len(exemplars))], exemplars,
+                        [f"l{i}" for i in rng.integers(0, n_labels, len(exemplars))])
+    scores, ids = index.search(queries, 5)
+    for q, query in enumerate(queries):
+        exact = _exact_scores(index, query)
+        best = np.argsort(-exact, kind="stable")[:5]
+        assert list(ids[q]) == list(best), q
+        np.testing.assert_allclose(scores[q], exact[best], atol=1e-5)
+    assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)  # the reviewed copy of query 0 wins
