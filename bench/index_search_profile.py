@@ -1,7 +1,8 @@
 """Where does a label-index search spend its time at 10,000 labels? A diagnostic for
 bench/index_scale.py: the index is filled with random unit vectors (no embedder, so it runs in
 seconds) and each part of `LabelIndex.search` is timed on its own, with FAISS's default OpenMP
-threads and with one thread.
+threads and with one thread. The index's float16 example scan is timed beside a float32 flat
+index over the same vectors.
 
     python bench/index_search_profile.py --labels 10000 \
         --out bench/results/index_search_profile.json
@@ -58,6 +59,9 @@ def main() -> None:
                        [str(i) for i in range(n_ex)])
     queries = unit(args.queries)
     n = len(queries)
+    # The same example vectors in a float32 flat index: what the float16 shortlist replaced.
+    flat_examples = faiss.IndexFlatIP(args.dim)
+    flat_examples.add(index._examples)
     default_threads = faiss.omp_get_max_threads()
     report: dict = {"labels": args.labels, "examples": n_ex, "dim": args.dim, "queries": n,
                     "runs": args.runs, "cpu_count": os.cpu_count(), "by_faiss_threads": {}}
@@ -73,6 +77,12 @@ def main() -> None:
             "faiss_examples_one_at_a_time": per_item_ms(
                 lambda: [index._example_index.search(q[None, :], 64) for q in queries], n,
                 args.runs),
+            "faiss_examples_float32_flat_one_at_a_time": per_item_ms(
+                lambda: [flat_examples.search(q[None, :], 64) for q in queries], n, args.runs),
+            "faiss_examples_batched": per_item_ms(
+                lambda: index._example_index.search(queries, 64), n, args.runs),
+            "faiss_examples_float32_flat_batched": per_item_ms(
+                lambda: flat_examples.search(queries, 64), n, args.runs),
             "faiss_both_batched": per_item_ms(
                 lambda: (index._profile_index.search(queries, 32),
                          index._example_index.search(queries, 64)), n, args.runs),

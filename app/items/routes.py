@@ -80,8 +80,8 @@ def list_items(
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=100),
 ) -> Page[ItemSummary]:
-    filters: dict[str, Any] = {"status": status, "label": label, "min_confidence": min_confidence,
-               "max_confidence": max_confidence}
+    filters: dict[str, Any] = {"status": status, "label": label,
+                               "min_confidence": min_confidence, "max_confidence": max_confidence}
     used = [name for name, value in filters.items() if value is not None]
     if used and schema is None:
         raise InvalidInput(f"filter(s) {', '.join(used)} need a schema")

@@ -350,6 +350,7 @@ def _load_base(path: str) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     return tokenizer, model.eval()
 
+
 def tokenizer_answer_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The yes / no token ids of a transformers tokenizer, collected as the llama.cpp judge
     collects them, so both read the same P(yes)."""

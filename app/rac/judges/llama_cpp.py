@@ -21,8 +21,9 @@ from app.rac.prompts import Question, messages_for
 
 def eval_reusing_prefix(llm: Any, cached: list[int], tokens: list[int]) -> list[int]:
     """Evaluate `tokens`, keeping the KV cache of the prefix they share with `cached` (the
-    tokens evaluated last). Questions about one item share the item's long prefix, so each
-    costs only its label's tokens. Returns what the cache now holds."""
+    tokens evaluated last), and return what the cache now holds. Consecutive prompts that
+    share a long prefix (one item's candidate labels; the all-in-prompt label list) then cost
+    only their own tokens."""
     shared = 0
     for a, b in zip(cached, tokens, strict=False):
         if a != b:
