@@ -1,4 +1,5 @@
-"""Reading raw request bodies with a size limit (for YAML/JSON documents and uploads)."""
+"""Reading a raw request body (YAML/JSON documents). `BodyLimitMiddleware` bounds it: the
+bytes are counted as they arrive, so this never holds more than RAC_MAX_BODY_BYTES."""
 
 from __future__ import annotations
 
@@ -6,22 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.errors import PayloadTooLarge
+
+async def read_body(request: Request) -> bytes:
+    return await request.body()
 
 
-async def read_limited_body(request: Request) -> bytes:
-    limit: int = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-RawBody = Annotated[bytes, Depends(read_limited_body)]
+RawBody = Annotated[bytes, Depends(read_body)]

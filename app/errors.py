@@ -73,6 +73,11 @@ def error_body(name: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": name, "detail": detail, **extra}
 
 
+def error_response(exc: AppError) -> JSONResponse:
+    return JSONResponse(error_body(type(exc).__name__, exc.detail, **exc.extra),
+                        status_code=exc.status_code, headers=exc.headers)
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     parts: list[str] = []
     for p in loc:
@@ -97,11 +102,7 @@ _STATUS_NAMES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(
-            error_body(type(exc).__name__, exc.detail, **exc.extra),
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

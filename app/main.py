@@ -17,8 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.auth.routes import router as keys_router
+from app.body_limit import BodyLimitMiddleware
 from app.calibration.routes import router as calibration_router
 from app.config import Settings, get_settings
+from app.datasets import upload as dataset_upload
 from app.datasets.routes import router as datasets_router
 from app.db import (
     current_revision,
@@ -27,6 +29,7 @@ from app.db import (
     make_session_factory,
     upgrade_database,
 )
+from app.deps import key_before_body
 from app.errors import ServiceUnavailable, error_body, install_error_handlers
 from app.exports.routes import router as exports_router
 from app.items.routes import router as items_router
@@ -43,6 +46,9 @@ from app.review_page.routes import install as install_review_page
 from app.runtime import Runtime
 
 log = logging.getLogger("rac")
+
+REVIEW_PAGE_MAX_BODY_BYTES = 1024 * 1024
+"""The review page sends a key at sign-in and small JSON (at most 1,000 excluded item ids)."""
 
 
 def _prepare_database(settings: Settings, engine: Any) -> None:
@@ -103,6 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Added first, so it runs last, right before the routes: no middleware reads bodies, and
+    # its 413 raised while a route reads the body then meets the route's error handling
+    # directly (the BaseHTTPMiddleware layers would wrap it in an exception group).
+    app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
+                       by_prefix={"/v1/datasets": lambda: dataset_upload.MAX_UPLOAD_BYTES,
+                                  "/review": REVIEW_PAGE_MAX_BODY_BYTES},
+                       gate=key_before_body)
     _install_metrics(app)
     _refuse_nul_in_urls(app)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -108,3 +111,32 @@ def job_annotation_counts(factory: sessionmaker[Session], job_external_id: str
             select(func.count(), func.count(distinct(Annotation.item_id)))
             .where(Annotation.job_id == job.id)).one()
         return job.total, written, distinct_items
+
+
+@contextmanager
+def live_server(app: Any, start_timeout: float = 120) -> Iterator[str]:
+    """`app` under uvicorn on a free 127.0.0.1 port, in a thread of the test process; yields its
+    base URL. Real sockets and real concurrency, unlike the in-process test client."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound here and handed over: no race for the port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout  # the first start loads the bundled models
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise AssertionError("the live server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

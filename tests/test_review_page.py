@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from app.auth.service import authenticate, revoke_key
@@ -26,6 +22,7 @@ from app.config import Settings
 from app.items.models import Item
 from app.labelling.models import Annotation, ItemState
 from tests.helpers import REPO, bearer, new_key, seed_labelled_items
+from tests.helpers import live_server as serve_live
 
 CHROMIUM = Path(os.environ.get("RAC_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -84,27 +81,10 @@ ROWS: list[tuple[str, str, str | None, float, str]] = [
 
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[str]:
-    """The app under uvicorn on a free 127.0.0.1 port, in a thread of the test process."""
     from app.main import create_app
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # bound here and handed over: no race for the port
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # the first start loads the bundled models
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the live server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serve_live(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

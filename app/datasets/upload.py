@@ -2,12 +2,13 @@
 
 The multipart parser writes the file part to a spooled temporary file (memory up to 1 MiB, then
 disk), so an upload never sits in memory. The JSON body limit (RAC_MAX_BODY_BYTES) does not apply
-here; uploads have their own, larger limit, counted on the bytes actually received.
+here; uploads have their own, larger limit, which `BodyLimitMiddleware` counts on the bytes
+actually received.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,28 +16,12 @@ from starlette.datastructures import UploadFile
 
 from app.datasets.readers import FORMATS
 from app.datasets.service import DatasetFile
-from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from app.errors import InvalidInput, UnsupportedMediaType
 
 MAX_UPLOAD_BYTES = 2 * 1024**3
 """Largest dataset upload, in bytes of request body (read at request time, so tests may lower
 it)."""
 _MAX_COLUMN_CHARS = 200
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def receive_counted() -> MutableMapping[str, Any]:
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes")
-        return message
-
-    return receive_counted
 
 
 def _text_field(form: Any, name: str, *, required: bool) -> str | None:
@@ -58,13 +43,8 @@ async def read_dataset_upload(request: Request) -> AsyncIterator[DatasetFile]:
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("send the dataset as multipart/form-data with a 'file' part "
                                    "and a 'text_column' field")
-    limit = MAX_UPLOAD_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}")
-    counted = Request(request.scope, _limited(request.receive, limit))
     # One file and a few short fields; the file part itself has no size cap in the parser.
-    form = await counted.form(max_files=1, max_fields=10)
+    form = await request.form(max_files=1, max_fields=10)
     try:
         file = form.get("file")
         if not isinstance(file, UploadFile):
