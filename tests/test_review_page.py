@@ -313,12 +313,20 @@ def test_sign_in_with_a_bad_key_or_a_viewer_key(browser, live_server, seeded):
     screenshot(page, "sign-in-error.png")
     assert "not-a-real-key" not in page.content()
 
+    # a viewer reads: the sign-in opens the (read-only) dashboard, and the queue stays closed
     viewer = new_key(seeded, "acme", "viewer")
     page.get_by_label("API key").fill(viewer)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("needs reviewer")
-    page.goto(f"{live_server}/review")
-    assert page.url == f"{live_server}/review/sign-in"  # still signed out
+    page.wait_for_url(f"{live_server}/review/dashboard/support")
+    expect(page.locator('[data-stat="total"]')).to_have_text("7")
+    expect(page.get_by_role("link", name="Review", exact=True)).to_have_count(0)
+    r = page.context.request.post(f"{live_server}/review/api/claim",
+                                  data={"schema": "support"}, headers=PAGE_HEADERS)
+    assert r.status == 403 and "reviewer role" in r.json()["detail"]
+    page.goto(f"{live_server}/review?schema=support")
+    assert page.url == f"{live_server}/review/dashboard/support"
+    with seeded() as session:  # nothing was leased to the viewer
+        assert session.scalar(select(ItemState).where(ItemState.lease_owner.is_not(None))) is None
     page.context.close()
 
 

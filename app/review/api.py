@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.validation import NoNul
 
@@ -27,7 +27,14 @@ class ReviewItemOut(BaseModel):
     status: str
     label: str | None
     """The model's proposal (null when it accepted none of the candidates)."""
+    labels: list[str]
+    """Every label proposed (several on a multi-label schema)."""
     confidence: float | None
+    cutoff: float
+    """The confidence the decision had to reach to be accepted without a person (its job's
+    cutoff, or the service default)."""
+    target_precision: float | None = None
+    """The precision its job asked for, when the job chose the cutoff from it."""
     candidates: list[CandidateOut]
     lease_expires_at: datetime
 
@@ -48,18 +55,43 @@ class ReviewIn(BaseModel):
         None, alias="schema", min_length=1, max_length=100,
         description="Needed only if the item is labelled under several schemas.")
     label: Annotated[str, NoNul] | None = Field(
-        description="The right label, or null for \"none of these labels\".", max_length=200)
+        None, description="The right label, or null for \"none of these labels\".",
+        max_length=200)
+    labels: list[Annotated[str, NoNul, Field(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=100, description="Multi-label schemas: every label that applies ([] "
+        "for none of them). Give `label` or `labels`, not both.")
     note: Annotated[str, NoNul] | None = Field(None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _one_way_to_say_it(self) -> ReviewIn:
+        if self.labels is not None and "label" in self.model_fields_set:
+            raise ValueError("give `label` or `labels`, not both")
+        if self.labels is None and "label" not in self.model_fields_set:
+            raise ValueError("give `label` (null for none of the labels) or `labels`")
+        return self
 
 
 class ReviewOut(BaseModel):
     id: str
     schema_name: str = Field(alias="schema")
     label: str | None
+    labels: list[str]
     status: str
     reviewer: str
     reviewed_at: datetime
     model_label: str | None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class UndoOut(BaseModel):
+    id: str
+    schema_name: str = Field(alias="schema")
+    label: str | None
+    """The item's label now: the decision it had before the review, or null."""
+    status: str | None
+    """Its status now (`needs_review` or `no_match` for a model decision), or null if the item
+    had no decision before the review."""
 
     model_config = ConfigDict(populate_by_name=True)
 

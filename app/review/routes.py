@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.deps import Reviewer, RuntimeDep, SessionDep, Viewer
 from app.items import repository as items
+from app.jobs.models import Job
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
 from app.review import service
@@ -18,7 +19,9 @@ from app.review.api import (
     ReviewOut,
     ReviewQueueOut,
     SchemaStatsOut,
+    UndoOut,
 )
+from app.review.undo import undo_review
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -39,16 +42,22 @@ def review_queue(
     label_schema = schemas.get_schema(session, principal.project_id, schema)
     leased = service.claim(session, principal, label_schema, limit,
                            runtime.settings.review_lease_seconds, exclude=exclude or ())
-    return queue_out(session, label_schema, leased)
+    return queue_out(session, label_schema, leased, runtime.settings.engine.cutoff)
 
 
 def queue_out(session: Session, label_schema: LabelSchema,
-              leased: list[service.Leased]) -> ReviewQueueOut:
-    """Leased items with their candidates' descriptions, and the queue's counts (the review page
-    answers with the same model)."""
+              leased: list[service.Leased], default_cutoff: float) -> ReviewQueueOut:
+    """Leased items with their candidates' descriptions, the cutoff each was held to, and the
+    queue's counts (the review page answers with the same model)."""
     versions = {}
+    job_params: dict[int, dict] = {}
     out = []
     for row in leased:
+        job_id = row.annotation.job_id
+        if job_id is not None and job_id not in job_params:
+            job = session.get(Job, job_id)
+            job_params[job_id] = job.params if job is not None else {}
+        params = job_params.get(job_id, {}) if job_id is not None else {}
         number = row.state.schema_version
         if number not in versions:
             versions[number] = schemas.get_version(session, label_schema, number)
@@ -56,7 +65,10 @@ def queue_out(session: Session, label_schema: LabelSchema,
         out.append(ReviewItemOut(
             id=row.item.external_id, text=row.item.text, metadata=row.item.meta or {},
             schema_name=label_schema.name, schema_version=number, status=row.state.status,
-            label=row.state.label, confidence=row.state.confidence,
+            label=row.state.label,
+            labels=list(row.annotation.labels or ([row.state.label] if row.state.label else [])),
+            confidence=row.state.confidence, cutoff=params.get("cutoff") or default_cutoff,
+            target_precision=params.get("target_precision"),
             candidates=[CandidateOut(**c) for c in candidates],
             lease_expires_at=row.state.lease_expires_at))
     remaining, reviewed = service.queue_counts(session, label_schema)
@@ -70,10 +82,26 @@ def review_item(item_id: str, body: ReviewIn, principal: Reviewer, session: Sess
     ground truth and an exemplar of its label at once."""
     item = items.get_item(session, principal.project_id, item_id)
     result = service.review(session, runtime, principal, item, body.schema_name, body.label,
-                            body.note)
-    return ReviewOut(id=item.external_id, schema_name=result.schema.name, label=body.label,
+                            body.note, body.labels)
+    return ReviewOut(id=item.external_id, schema_name=result.schema.name,
+                     label=result.annotation.label, labels=result.annotation.labels,
                      status="reviewed", reviewer=principal.key_name,
                      reviewed_at=result.annotation.created_at, model_label=result.model_label)
+
+
+@router.delete("/items/{item_id}/review", response_model=UndoOut,
+               response_model_by_alias=True)
+def undo_item_review(item_id: str, principal: Reviewer, session: SessionDep,
+                     runtime: RuntimeDep,
+                     schema: str | None = Query(None, min_length=1, max_length=100)) -> UndoOut:
+    """Undo the item's current review (yours; an admin may undo anyone's): the review is
+    deleted, the item gets back the decision it had before (back in the queue, leased to you,
+    if that was the model's), and its exemplar leaves the label index."""
+    item = items.get_item(session, principal.project_id, item_id)
+    undone = undo_review(session, principal, item, schema, runtime.settings.review_lease_seconds)
+    state = undone.restored.state if undone.restored else None
+    return UndoOut(id=item.external_id, schema_name=undone.schema.name,
+                   label=state.label if state else None, status=state.status if state else None)
 
 
 @router.post("/items/{item_id}/release", status_code=204, response_class=Response)

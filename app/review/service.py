@@ -125,14 +125,24 @@ class ReviewResult:
 
 
 def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
-           schema_name: str | None, label: str | None, note: str | None) -> ReviewResult:
-    """Record a person's label (null: none of the schema's labels applies) as ground truth."""
+           schema_name: str | None, label: str | None, note: str | None,
+           labels: list[str] | None = None) -> ReviewResult:
+    """Record a person's label (null: none of the schema's labels applies) as ground truth.
+
+    `labels` (several labels, or [] for none) is for multi-label schemas; the first one is the
+    item's `label`. Give `label` or `labels`, not both (the API model checks that).
+    """
     schema = _schema_for_item(session, principal, item, schema_name)
     version = schemas.get_version(session, schema)
     names = {x["name"] for x in version.content["labels"]}
-    if label is not None and label not in names:
-        raise InvalidInput(f"{label!r} is not a label of {schema.name!r} version "
-                           f"{version.version}")
+    chosen = list(dict.fromkeys(labels)) if labels is not None else ([label] if label else [])
+    if len(chosen) > 1 and not version.multi_label:
+        raise InvalidInput(f"{schema.name!r} is not a multi-label schema: give one label")
+    for name in chosen:
+        if name not in names:
+            raise InvalidInput(f"{name!r} is not a label of {schema.name!r} version "
+                               f"{version.version}")
+    label = chosen[0] if chosen else None
     state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
                                                    ItemState.schema_id == schema.id))
     now = utcnow()
@@ -141,7 +151,7 @@ def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
                        f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
     annotation = Annotation(
         project_id=schema.project_id, item_id=item.id, schema_id=schema.id,
-        schema_version=version.version, label=label, labels=[label] if label else [],
+        schema_version=version.version, label=label, labels=chosen,
         confidence=1.0, status="reviewed", source=principal.key_name,
         reviewer_key_id=principal.key_id, note=note, trace=[])
     session.add(annotation)

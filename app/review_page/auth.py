@@ -19,7 +19,9 @@ from app.auth.service import Principal, authenticate, hash_key
 from app.errors import Forbidden
 
 SESSION_KEY = "review"
-NEEDED_ROLE = Role.reviewer
+# Viewers may sign in to read (the dashboard, items, schemas); every page action checks the role
+# it needs (reviewing: reviewer; uploads and jobs: editor; schemas: admin).
+NEEDED_ROLE = Role.viewer
 
 
 def sign_in(session: Session, key: str) -> tuple[Principal, dict[str, Any]]:
@@ -34,7 +36,7 @@ def sign_in(session: Session, key: str) -> tuple[Principal, dict[str, Any]]:
 
 def principal_from(session: Session, stored: Any) -> Principal | None:
     """The principal of a session cookie's contents, or None if they no longer name a live key
-    with the reviewer role (revoked, deleted, or not a dict we wrote)."""
+    (revoked, deleted, or not a dict we wrote)."""
     if not isinstance(stored, dict):
         return None
     key_id, key_hash = stored.get("key_id"), stored.get("key_hash")

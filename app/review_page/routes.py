@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
+from app.auth.models import Role
 from app.auth.service import Principal
 from app.config import Settings
 from app.deps import RuntimeDep, SessionDep
@@ -25,8 +26,9 @@ from app.errors import Forbidden, Unauthorized
 from app.items import repository as items
 from app.label_schemas import repository as schemas
 from app.review import service
-from app.review.api import ReviewIn, ReviewQueueOut
+from app.review.api import ReviewIn, ReviewItemOut, ReviewQueueOut
 from app.review.routes import queue_out
+from app.review.undo import undo_review
 from app.review_page import auth
 from app.review_page.chart import precision_coverage_chart
 
@@ -51,6 +53,7 @@ SESSION_HOURS = 12
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.0%}"
+templates.env.globals["Role"] = Role
 templates.env.filters["num"] = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
 
 router = APIRouter(prefix="/review", include_in_schema=False)
@@ -81,8 +84,8 @@ def page_principal(request: Request, session: SessionDep) -> Principal | None:
 PageUser = Annotated[Principal | None, Depends(page_principal)]
 
 
-def page_reviewer(principal: PageUser,
-                  x_requested_with: Annotated[str | None, Header()] = None) -> Principal:
+def page_caller(principal: PageUser,
+                x_requested_with: Annotated[str | None, Header()] = None) -> Principal:
     """For the page's own API calls: a live session and the page's header."""
     if principal is None:
         raise Unauthorized(f"sign in at {SIGN_IN}")
@@ -91,7 +94,19 @@ def page_reviewer(principal: PageUser,
     return principal
 
 
-PageReviewer = Annotated[Principal, Depends(page_reviewer)]
+def page_role(role: Role):  # type: ignore[no-untyped-def]
+    """Dependency factory: a page call by a session whose key has at least `role`."""
+
+    def check(principal: Annotated[Principal, Depends(page_caller)]) -> Principal:
+        if not principal.role.allows(role):
+            raise Forbidden(f"this needs the {role.value} role (or higher); you signed in "
+                            f"with a {principal.role.value} key")
+        return principal
+
+    return check
+
+
+PageReviewer = Annotated[Principal, Depends(page_role(Role.reviewer))]
 
 
 def _render(request: Request, name: str, context: dict[str, Any],
@@ -146,13 +161,18 @@ def review_page(request: Request, principal: PageUser, session: SessionDep,
     chosen = next((s for s in all_schemas if s.name == schema), None)
     context: dict[str, Any] = {"page": "review", "principal": principal, "schemas": all_schemas,
                                "schema": chosen, "error": None, "labels": [],
-                               "remaining": 0, "reviewed": 0}
+                               "remaining": 0, "reviewed": 0, "schema_version": None}
     if schema is not None and chosen is None:
         context["error"] = f"There is no label schema named “{schema}” in this project."
         return _render(request, "review.html", context, status_code=404)
+    if chosen is not None and not principal.role.allows(Role.reviewer):
+        # A viewer reads: the schema's dashboard is what this key can open.
+        return RedirectResponse(f"/review/dashboard/{chosen.name}", status_code=303)
     if chosen is not None:
         version = schemas.get_version(session, chosen)
-        context["labels"] = [{"name": x["name"], "description": x["description"]}
+        context["schema_version"] = version
+        context["labels"] = [{"name": x["name"], "description": x["description"],
+                              "examples": x.get("examples", [])[:5]}
                              for x in version.content["labels"]]
         context["remaining"], context["reviewed"] = service.queue_counts(session, chosen)
     return _render(request, "review.html", context)
@@ -216,7 +236,7 @@ def claim(body: ClaimIn, principal: PageReviewer, session: SessionDep,
     label_schema = schemas.get_schema(session, principal.project_id, body.schema_name)
     leased = service.claim(session, principal, label_schema, body.limit,
                            runtime.settings.review_lease_seconds, exclude=body.exclude)
-    return queue_out(session, label_schema, leased)
+    return queue_out(session, label_schema, leased, runtime.settings.engine.cutoff)
 
 
 @router.post("/api/review", response_model=CountsOut)
@@ -224,9 +244,27 @@ def review(body: PageReviewIn, principal: PageReviewer, session: SessionDep,
            runtime: RuntimeDep) -> CountsOut:
     item = items.get_item(session, principal.project_id, body.item)
     result = service.review(session, runtime, principal, item, body.schema_name, body.label,
-                            body.note)
+                            body.note, body.labels)
     remaining, reviewed = service.queue_counts(session, result.schema)
     return CountsOut(remaining=remaining, reviewed=reviewed)
+
+
+class UndoneOut(CountsOut):
+    item: ReviewItemOut | None
+    """The item back in the queue (leased to you), or null if it left the queue otherwise."""
+
+
+@router.post("/api/undo", response_model=UndoneOut, response_model_by_alias=True)
+def undo(body: ReleaseIn, principal: PageReviewer, session: SessionDep,
+         runtime: RuntimeDep) -> UndoneOut:
+    item = items.get_item(session, principal.project_id, body.item)
+    undone = undo_review(session, principal, item, body.schema_name,
+                         runtime.settings.review_lease_seconds)
+    back = [undone.restored] if undone.restored and undone.restored.state.status != "reviewed" \
+        else []
+    out = queue_out(session, undone.schema, back, runtime.settings.engine.cutoff)
+    return UndoneOut(item=out.items[0] if out.items else None, remaining=out.remaining,
+                     reviewed=out.reviewed)
 
 
 @router.post("/api/release", response_model=CountsOut)

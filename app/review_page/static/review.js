@@ -22,7 +22,13 @@
     none: $("none"), openSearch: $("open-search"), skip: $("skip"), message: $("message"),
     reviewed: $("count-reviewed"), remaining: $("count-remaining"), mine: $("count-mine"),
     search: $("search"), searchInput: $("search-input"), results: $("search-results"),
+    reason: $("item-reason"), note: $("note"), undo: $("undo"), help: $("help"),
+    selection: $("selection"), guidelines: $("guidelines"),
+    detailName: $("label-detail-name"), detailDescription: $("label-detail-description"),
+    detailExamples: $("label-detail-examples"),
   };
+  const multiLabel = root.dataset.multiLabel === "true";
+  const labelByName = new Map(labels.map((l) => [l.name, l]));
 
   // The item on screen plus one fetched ahead, so the next item appears without a round trip.
   const AHEAD = 2;
@@ -36,6 +42,12 @@
   let shown = null; // id of the item on screen
   let mine = 0;
   let exhausted = false;
+  // Multi-label schemas: the labels toggled for the item on screen (starts as the proposal).
+  let selected = new Set();
+  // The reviewer's last decisions in this tab, newest last: what `u` takes back.
+  const UNDO_DEPTH = 20;
+  const undoKey = `rac-review-undo:${schema}`;
+  const done = JSON.parse(sessionStorage.getItem(undoKey) || "[]");
 
   class ApiError extends Error {
     constructor(message, status) { super(message); this.status = status; }
@@ -109,6 +121,8 @@
     el.itemStatus.textContent = item.status.replace("_", " ");
     el.itemStatus.className = `badge ${item.status}`;
     el.text.textContent = item.text; // textContent: an item's text is data, never markup
+    el.reason.textContent = reasonOf(item);
+    el.note.value = "";
 
     el.meta.replaceChildren();
     for (const [key, value] of Object.entries(item.metadata || {}).slice(0, 8)) {
@@ -118,14 +132,17 @@
 
     el.proposal.replaceChildren();
     if (item.label) {
-      el.proposal.append(node("span", "label-name", item.label),
+      el.proposal.append(labelName(item.labels.length ? item.labels.join(", ") : item.label),
                          node("span", "muted", ` · confidence ${fmt(item.confidence)}`));
       el.accept.disabled = false;
+      showLabel(item.label);
     } else {
       el.proposal.append(node("span", "", "No label: the model accepted none of the candidates"),
                          node("span", "muted", ` · confidence ${fmt(item.confidence)}`));
-      el.accept.disabled = true;
+      el.accept.disabled = !multiLabel;
+      showLabel(candidatesOf(item)[0] ? candidatesOf(item)[0].label : null);
     }
+    selected = new Set(multiLabel ? item.labels : []);
 
     el.candidates.replaceChildren();
     candidatesOf(item).slice(0, 9).forEach((c, i) => {
@@ -134,7 +151,7 @@
       button.dataset.label = c.label;
       const proposed = c.label === item.label;
       if (proposed) button.classList.add("proposed");
-      const name = node("span", "name", c.label);
+      const name = labelName(c.label, "name");
       if (proposed) name.append(node("span", "tag", "proposed"));
       const score = node("span", "score", `P(yes) ${fmt(c.p_yes)} · score ${fmt(c.retrieval_score)}`);
       const meter = node("span", "meter"); // P(yes) at a glance; the number is in the label
@@ -145,12 +162,60 @@
       button.append(kbd(String(i + 1)), name, score, meter, node("span", "desc", c.description));
       button.setAttribute("aria-label",
         `${i + 1}: ${c.label}${proposed ? " (proposed)" : ""}, P(yes) ${fmt(c.p_yes)}. ${c.description}`);
-      button.addEventListener("click", () => decide(c.label));
+      button.addEventListener("click", () => (multiLabel ? toggle(c.label) : decide(c.label)));
+      button.addEventListener("focus", () => showLabel(c.label));
+      button.addEventListener("mouseenter", () => showLabel(c.label));
+      if (multiLabel) button.setAttribute("aria-pressed", "false");
       const li = node("li");
       li.append(button);
       el.candidates.append(li);
     });
+    showSelection();
     if (!el.search.open) focusItem();
+  }
+
+  // Why a person is asked: the decision's confidence against the cutoff it had to reach.
+  function reasonOf(item) {
+    const target = item.target_precision ? ` (chosen for precision ${fmt(item.target_precision)})` : "";
+    if (item.status === "no_match") {
+      return `No match: the model accepted none of the ${item.candidates.length} candidates it asked about.`;
+    }
+    return `Needs review: confidence ${fmt(item.confidence)} is below the cutoff ${fmt(item.cutoff)}${target}.`;
+  }
+
+  // A label name that may wrap after "_", "-", "." or "/", never inside a word.
+  function labelName(text, className = "label-name") {
+    const span = node("span", className);
+    for (const part of text.split(/(?<=[_\-./])/)) {
+      span.append(document.createTextNode(part), document.createElement("wbr"));
+    }
+    return span;
+  }
+
+  // The focused label's description and examples, so the reviewer need not guess what it means.
+  function showLabel(name) {
+    const l = name ? labelByName.get(name) : null;
+    el.detailName.replaceChildren(l ? labelName(l.name) : document.createTextNode("—"));
+    el.detailDescription.textContent = l ? l.description : "";
+    el.detailExamples.replaceChildren(...(l ? l.examples : []).map((x) => node("li", "", x)));
+  }
+
+  function showSelection() {
+    if (!multiLabel) return;
+    for (const b of el.candidates.querySelectorAll(".candidate")) {
+      const on = selected.has(b.dataset.label);
+      b.classList.toggle("selected", on);
+      b.setAttribute("aria-pressed", String(on));
+    }
+    el.selection.textContent = selected.size ? [...selected].join(", ") : "none yet";
+  }
+
+  function toggle(label) {
+    if (!queue[0]) return;
+    if (selected.has(label)) selected.delete(label);
+    else selected.add(label);
+    showLabel(label);
+    showSelection();
   }
 
   // Keys go to the page, not to whichever button was clicked last (Enter on a focused button
@@ -210,15 +275,24 @@
     render();
   }
 
-  function decide(label) {
+  // `choice` is one label, null (none of these) or, on a multi-label schema, a list of labels.
+  function decide(choice) {
     const item = queue[0];
     if (!item) return;
+    const note = el.note.value.trim();
+    const body = { schema, item: item.id, ...(note ? { note } : {}) };
+    if (Array.isArray(choice)) body.labels = choice;
+    else body.label = choice;
+    const said = Array.isArray(choice) ? (choice.length ? choice.join(", ") : "none of these")
+      : choice === null ? "none of these" : choice;
     return run(async () => {
       try {
-        const data = await api("review", { schema, item: item.id, label });
+        const data = await api("review", body);
         mine += 1;
+        done.push(item.id);
+        remember();
         setCounts(data);
-        say(`Saved ${item.id} as ${label === null ? "none of these" : label}.`, "ok");
+        say(`Saved ${item.id} as ${said}.`, "ok");
       } catch (err) {
         // Someone else holds it now (our lease ran out) or it is gone: move on. Anything else
         // (a network error) keeps the item on screen to try again.
@@ -244,9 +318,54 @@
     });
   }
 
+  function remember() {
+    done.splice(0, Math.max(0, done.length - UNDO_DEPTH));
+    sessionStorage.setItem(undoKey, JSON.stringify(done));
+    el.undo.disabled = done.length === 0;
+  }
+
+  // Take back the last decision: the server deletes the review, restores the item's earlier
+  // decision and takes the exemplar out of the index; the item comes back on screen.
+  function undo() {
+    const last = done[done.length - 1];
+    if (!last) {
+      say("Nothing to undo in this tab.", "error");
+      return;
+    }
+    return run(async () => {
+      let data;
+      try {
+        data = await api("undo", { schema, item: last });
+      } catch (err) {
+        if (err.status === 409 || err.status === 403 || err.status === 404) {
+          done.pop(); // it cannot be undone (any more): do not offer it again
+          remember();
+        }
+        throw err;
+      }
+      done.pop();
+      remember();
+      mine = Math.max(0, mine - 1);
+      setCounts(data);
+      if (data.item) {
+        queue = [data.item, ...queue.filter((q) => q.id !== data.item.id)];
+        render();
+      }
+      say(`Undid the review of ${last}.`, "ok");
+    });
+  }
+
   function accept() {
     const item = queue[0];
     if (!item) return;
+    if (multiLabel) {
+      if (!selected.size) {
+        say("No label chosen: toggle labels with 1–9 or /, or press 0 for none of these.", "error");
+        return;
+      }
+      decide([...selected]);
+      return;
+    }
     if (!item.label) {
       say("No proposal to accept: pick 1–9, search all labels with /, or 0 for none of these.", "error");
       return;
@@ -262,26 +381,43 @@
       say(`There are only ${candidates.length} candidates.`, "error");
       return;
     }
-    decide(candidates[n - 1].label);
+    if (multiLabel) toggle(candidates[n - 1].label);
+    else decide(candidates[n - 1].label);
   }
 
   // --- search over all labels of the schema ---------------------------------------------------
   let matches = [];
   let active = 0;
 
-  function filterLabels(query) {
-    const q = query.trim().toLowerCase();
-    if (!q) return labels.slice(0, 100);
-    const byName = [], byDescription = [];
-    for (const l of labels) {
-      const name = l.name.toLowerCase();
-      if (name.includes(q)) byName.push(l);
-      else if ((l.description || "").toLowerCase().includes(q)) byDescription.push(l);
+  // Words of the query match the starts of a label's words ("card arr" finds card_arrival),
+  // then anywhere in its name, then in its description; last, the letters in order ("crdarv").
+  const wordsOf = (text) => text.toLowerCase().split(/[\s_\-./:]+/).filter(Boolean);
+
+  function scoreLabel(l, tokens, squashed) {
+    const name = l.name.toLowerCase();
+    const words = wordsOf(l.name);
+    if (tokens.every((t) => words.some((w) => w.startsWith(t)))) {
+      return words[0].startsWith(tokens[0]) ? 5 : 4;
     }
-    // names that start with the query first, then other name matches, then descriptions
-    byName.sort((a, b) => a.name.toLowerCase().startsWith(q) === b.name.toLowerCase().startsWith(q)
-      ? 0 : a.name.toLowerCase().startsWith(q) ? -1 : 1);
-    return byName.concat(byDescription).slice(0, 100);
+    if (tokens.every((t) => name.includes(t))) return 3;
+    const description = (l.description || "").toLowerCase();
+    if (tokens.every((t) => description.includes(t))) return 2;
+    if (squashed.length >= 3) {
+      let at = 0;
+      for (const ch of name) if (ch === squashed[at]) at += 1;
+      if (at === squashed.length) return 1;
+    }
+    return 0;
+  }
+
+  function filterLabels(query) {
+    const tokens = wordsOf(query);
+    if (!tokens.length) return labels.slice(0, 100);
+    const squashed = tokens.join("");
+    return labels.map((l, i) => ({ l, i, score: scoreLabel(l, tokens, squashed) }))
+      .filter((m) => m.score > 0)
+      .sort((a, b) => b.score - a.score || a.i - b.i)
+      .slice(0, 100).map((m) => m.l);
   }
 
   function renderResults() {
@@ -297,11 +433,12 @@
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", String(i === active));
       li.dataset.label = l.name;
-      li.append(node("span", "name", l.name), node("span", "desc", l.description || ""));
+      li.append(labelName(l.name, "name"), node("span", "desc", l.description || ""));
       li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(i); });
       el.results.append(li);
     });
     el.searchInput.setAttribute("aria-activedescendant", `search-option-${active}`);
+    showLabel(matches[active] && matches[active].name);
     const current = el.results.children[active];
     if (current) current.scrollIntoView({ block: "nearest" });
   }
@@ -325,7 +462,8 @@
     const l = matches[i];
     if (!l) return;
     closeSearch();
-    decide(l.name);
+    if (multiLabel) toggle(l.name);
+    else decide(l.name);
   }
 
   el.searchInput.addEventListener("input", () => {
@@ -348,23 +486,33 @@
 
   // --- keys -----------------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {
-    if (el.search.open || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    if (el.search.open || el.help.open || e.altKey || e.repeat) return;
     const target = e.target;
     const tag = target && target.tagName;
+    if (target === el.note && e.key === "Escape") { e.preventDefault(); focusItem(); return; }
     if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    if ((e.ctrlKey || e.metaKey) && (e.key === "z" || e.key === "Z")) { e.preventDefault(); undo(); return; }
+    if (e.ctrlKey || e.metaKey) return;
     // Enter on a focused button or link does what that control says.
-    if ((e.key === "Enter" || e.key === " ") && (tag === "BUTTON" || tag === "A")) return;
+    if ((e.key === "Enter" || e.key === " ") && (tag === "BUTTON" || tag === "A" || tag === "SUMMARY")) return;
     if (e.key === "Enter") { e.preventDefault(); accept(); }
-    else if (e.key === "0") { e.preventDefault(); decide(null); }
+    else if (e.key === "0") { e.preventDefault(); decide(multiLabel ? [] : null); }
     else if (/^[1-9]$/.test(e.key)) { e.preventDefault(); pick(Number(e.key)); }
     else if (e.key === "/") { e.preventDefault(); openSearch(); }
     else if (e.key === "s" || e.key === "S") { e.preventDefault(); skip(); }
+    else if (e.key === "u" || e.key === "U" || e.key === "Backspace") { e.preventDefault(); undo(); }
+    else if (e.key === "n" || e.key === "N") { e.preventDefault(); el.note.focus(); }
+    else if (e.key === "g" || e.key === "G") { e.preventDefault(); el.guidelines.open = !el.guidelines.open; }
+    else if (e.key === "?") { e.preventDefault(); el.help.showModal(); }
   });
 
   el.accept.addEventListener("click", accept);
-  el.none.addEventListener("click", () => decide(null));
+  el.none.addEventListener("click", () => decide(multiLabel ? [] : null));
   el.skip.addEventListener("click", skip);
+  el.undo.addEventListener("click", undo);
   el.openSearch.addEventListener("click", openSearch);
+  el.help.addEventListener("close", focusItem);
+  el.undo.disabled = done.length === 0;
 
   refill();
 })();
