@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import EmbedderSettings, LLMSettings, Settings
+from app.rac.decision import ClassifyParams
 from app.rac.embedder import Embedder, SentenceTransformerEmbedder
-from app.rac.engine import ClassifyParams, Engine
+from app.rac.engine import Engine
 from app.rac.index_store import IndexStore
 from app.rac.judge import Judge
 

@@ -27,11 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.cli.files import sample_rows  # noqa: E402
 from app.rac import calibration  # noqa: E402
 from app.rac.bundled import embedder_model_dir  # noqa: E402
+from app.rac.decision import ClassifyParams, Decision  # noqa: E402
 from app.rac.embedder import SentenceTransformerEmbedder  # noqa: E402
-from app.rac.engine import ClassifyParams, Decision, Engine  # noqa: E402
-from app.rac.eval_cli import sample_rows  # noqa: E402
+from app.rac.engine import Engine  # noqa: E402
 from app.rac.evaluation import coverage_at_precision, expected_calibration_error  # noqa: E402
 from app.rac.index import LabelIndex  # noqa: E402
 from app.rac.training import LabelledText, select_examples  # noqa: E402

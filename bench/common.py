@@ -8,12 +8,11 @@ the dev set, so no dev item is its own exemplar.
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 
-import yaml
-
+from app.cli.files import load_rows as read_labelled_rows
+from app.cli.files import load_schema
 from app.rac.prompts import LabelInfo
 
 DEV_SIZE = 2000
@@ -21,15 +20,13 @@ DEV_SEED = 0
 
 
 def load_labels(schema: Path) -> list[LabelInfo]:
-    doc = yaml.safe_load(schema.read_text())
-    return [LabelInfo(x["name"], x["description"], tuple(x.get("examples") or ()))
-            for x in doc["labels"]]
+    """The schema file's labels, read and validated as `rac eval` reads them."""
+    return load_schema(schema)[2]
 
 
 def load_rows(data: Path, text_col: str = "text", label_col: str = "category"
               ) -> list[tuple[str, str]]:
-    with data.open(newline="", encoding="utf-8") as f:
-        return [(row[text_col], row[label_col]) for row in csv.DictReader(f)]
+    return read_labelled_rows(data, text_col, label_col)
 
 
 def dev_split(rows: list[tuple[str, str]], labels: list[LabelInfo], size: int = DEV_SIZE,

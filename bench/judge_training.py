@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.cli.files import sample_rows  # noqa: E402
 from app.rac.bundled import embedder_model_dir  # noqa: E402
+from app.rac.decision import ClassifyParams  # noqa: E402
 from app.rac.embedder import SentenceTransformerEmbedder  # noqa: E402
-from app.rac.engine import ClassifyParams, Engine  # noqa: E402
-from app.rac.eval_cli import sample_rows  # noqa: E402
+from app.rac.engine import Engine  # noqa: E402
 from app.rac.evaluation import evaluate, mann_whitney_auc  # noqa: E402
 from app.rac.index import LabelIndex  # noqa: E402
 from app.rac.judge import Judge  # noqa: E402

@@ -24,13 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.cli.files import sample_rows  # noqa: E402
 from app.config import EngineSettings  # noqa: E402
 from app.rac.bundled import embedder_model_dir  # noqa: E402
+from app.rac.decision import ClassifyParams  # noqa: E402
 from app.rac.embedder import SentenceTransformerEmbedder  # noqa: E402
-from app.rac.engine import ClassifyParams, Engine  # noqa: E402
-from app.rac.eval_cli import CachingJudge, sample_rows  # noqa: E402
+from app.rac.engine import Engine  # noqa: E402
 from app.rac.evaluation import evaluate  # noqa: E402
 from app.rac.index import LabelIndex  # noqa: E402
+from app.rac.judges.caching import CachingJudge  # noqa: E402
 from app.rac.training import LabelledText, select_examples  # noqa: E402
 from bench.common import dev_split, load_labels, load_rows  # noqa: E402
 

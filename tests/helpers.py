@@ -60,7 +60,7 @@ def seed_labelled_items(factory: sessionmaker[Session], project: str, schema_doc
     from app.label_schemas.format import validate_schema_document
     from app.label_schemas.service import push_schema
     from app.labelling.service import record_decisions
-    from app.rac.engine import Decision, TraceStep
+    from app.rac.decision import Decision, TraceStep
 
     with factory() as session:
         proj = get_or_create_project(session, project)

@@ -86,8 +86,8 @@ def test_a_missing_column_is_a_clear_error(tmp_path):
     data.write_text("body\nhello\n")
     result = label(str(data), "--schema", str(SCHEMA), "--out", str(tmp_path / "o.jsonl"),
                    "--strategy", "retrieval")
-    assert result.exit_code == 1
-    assert "no column 'text'" in result.output
+    assert result.exit_code == 2
+    assert "error: the file has no column 'text'" in result.output
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ from app.jobs.models import FINAL_STATES, Job, JobChunk
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
 from app.labelling import service as labelling
-from app.rac.engine import ClassifyParams
+from app.rac.decision import ClassifyParams
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)

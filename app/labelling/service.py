@@ -18,7 +18,7 @@ from app.items.models import Item
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
 from app.metrics import count_decisions
-from app.rac.engine import ClassifyParams, Decision
+from app.rac.decision import ClassifyParams, Decision
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
 from app.runtime import Runtime

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from app.rac.bundled import judge_gguf_path
-from app.rac.engine import Decision, Status
+from app.rac.decision import Decision, Status
 from app.rac.judges.llama_cpp import eval_reusing_prefix
 from app.rac.prompts import LabelInfo
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from app.rac.engine import TraceStep
+from app.rac.decision import TraceStep
 from app.rac.evaluation import expected_calibration_error
 
 FEATURES = ("p_yes", "asked", "retrieval_score", "margin", "rank")

@@ -13,11 +13,12 @@ judge keeps many requests in flight and llama.cpp reuses each item's prompt pref
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.rac.decision import ClassifyParams, Decision, Status, TraceStep
 from app.rac.embedder import Embedder
 from app.rac.index import Candidate, LabelIndex
 from app.rac.judge import Judge
@@ -25,67 +26,6 @@ from app.rac.prompts import Question
 
 if TYPE_CHECKING:
     from app.rac.calibration import Calibrator
-
-Strategy = Literal["sequential", "window", "retrieval"]
-Status = Literal["accepted", "needs_review", "no_match"]
-
-
-@dataclass(frozen=True)
-class ClassifyParams:
-    top_k: int = 5
-    """Candidate labels retrieved per item, asked about most similar first."""
-    accept_threshold: float = 0.5
-    """P(yes) at or above which the judge accepts a candidate."""
-    cutoff: float = 0.8
-    """Confidence at or above which an accepted label needs no review."""
-    strategy: Strategy = "sequential"
-    """`sequential`: one candidate per item per round, stop at the first accept (the paper).
-    `window`: `window` candidates per item per round, decided in order (same decisions as
-    sequential, fewer rounds, a few more questions). `retrieval`: no judge; the top candidate
-    with its retrieval score as confidence (a baseline)."""
-    window: int = 3
-    multi_label: bool = False
-    """Ask about every candidate and keep all that are accepted."""
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.top_k <= 100:
-            raise ValueError("top_k must be between 1 and 100")
-        if self.window < 1:
-            raise ValueError("window must be at least 1")
-        for name in ("accept_threshold", "cutoff"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-
-
-@dataclass
-class TraceStep:
-    """One retrieved candidate and, if the judge was asked about it, its P(yes)."""
-
-    label: str
-    rank: int
-    retrieval_score: float
-    p_yes: float | None = None
-    accepted: bool = False
-
-
-@dataclass
-class Decision:
-    label: str | None
-    confidence: float
-    status: Status
-    trace: list[TraceStep]
-    labels: list[str] = field(default_factory=list)
-    """All accepted labels (multi-label schemas); `[label]` otherwise."""
-    judge_calls: int = 0
-    model_id: str = ""
-    prompt_version: str = ""
-    calibrator_version: int | None = None
-    """Which calibrator turned the trace into `confidence` (None: raw P(yes))."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 class Engine:
     def __init__(self, embedder: Embedder, judge: Judge | None) -> None:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from app.rac.engine import Decision
+from app.rac.decision import Decision
 
 DEFAULT_CUTOFFS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(20)) + (
     0.96, 0.97, 0.98, 0.99)

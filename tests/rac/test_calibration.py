@@ -9,7 +9,8 @@ import pytest
 
 from app.rac import calibration
 from app.rac.calibration import Calibrator, choose_cutoff, features, fit, wilson_interval
-from app.rac.engine import ClassifyParams, Engine, TraceStep
+from app.rac.decision import ClassifyParams, TraceStep
+from app.rac.engine import Engine
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
 from tests.rac.fakes import KeywordEmbedder, ScriptedJudge

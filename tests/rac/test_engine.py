@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.rac.engine import ClassifyParams, Engine
+from app.rac.decision import ClassifyParams
+from app.rac.engine import Engine
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
 from tests.rac.fakes import KeywordEmbedder, ScriptedJudge

@@ -117,7 +117,7 @@ def test_rac_with_the_bundled_judge(files, tmp_path):
 
 
 def test_judge_cache_reuses_answers_and_asks_only_new_questions(tmp_path):
-    from app.rac.eval_cli import CachingJudge
+    from app.rac.judges.caching import CachingJudge
     from app.rac.prompts import LabelInfo, Question
     from tests.rac.fakes import ScriptedJudge
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.rac.engine import Decision, TraceStep
+from app.rac.decision import Decision, TraceStep
 from app.rac.evaluation import (
     accuracy,
     coverage_at_precision,

@@ -10,12 +10,9 @@ chunk are answered together); `--batch-size 1` measures true one-at-a-time laten
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import os
 import platform
-import random
 import sys
 import time
 from datetime import UTC, datetime
@@ -24,53 +21,15 @@ from typing import Any
 
 import click
 
-from app.rac.engine import ClassifyParams, Decision, Engine, Strategy
+from app.cli.eval_report import plot_curve, summary
+from app.cli.files import file_sha256, load_rows, load_schema, sample_rows
+from app.errors import InvalidInput
+from app.rac.decision import ClassifyParams, Decision, Strategy
+from app.rac.engine import Engine
 from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
-from app.rac.judge import Judge
-from app.rac.prompts import LabelInfo, Question
+from app.rac.judges.caching import CachingJudge, unwrapped
 
 METHODS = ("rac", "retrieval", "all-in-prompt")
-
-
-def load_schema(path: Path) -> tuple[str, bool, list[LabelInfo], str]:
-    """(name, multi_label, labels, content hash) of a schema file, validated like an upload."""
-    from app.errors import AppError
-    from app.label_schemas.format import parse_document, validate_schema_document
-
-    media = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
-    try:
-        doc = validate_schema_document(parse_document(path.read_bytes(), media))
-    except AppError as exc:
-        raise click.ClickException(f"{path.name}: {exc.detail}") from None
-    labels = [LabelInfo(x.name, x.description, tuple(x.examples)) for x in doc.labels]
-    return doc.name, doc.multi_label, labels, doc.content_hash()
-
-
-def load_rows(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in (text_col, label_col) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise click.ClickException(f"{path.name} has no column(s) {', '.join(missing)} "
-                                       f"(columns: {', '.join(reader.fieldnames or [])})")
-        return [(row[text_col] or "", (row[label_col] or "").strip()) for row in reader]
-
-
-def sample_rows(rows: list[tuple[str, str]], limit: int | None, seed: int
-                ) -> list[tuple[str, str]]:
-    """A fixed random sample (same rows for the same file, limit and seed), in file order."""
-    if limit is None or limit >= len(rows):
-        return rows
-    chosen = sorted(random.Random(seed).sample(range(len(rows)), limit))
-    return [rows[i] for i in chosen]
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _make_judge():  # type: ignore[no-untyped-def]
@@ -80,54 +39,6 @@ def _make_judge():  # type: ignore[no-untyped-def]
     from app.runtime import make_judge
 
     return make_judge(get_settings().llm)
-
-
-class CachingJudge(Judge):
-    """Answers from a JSON file of earlier answers, asks the wrapped judge only what is new.
-
-    For sweeps (top_k, thresholds) over the same items: the judge is deterministic, so a question
-    asked before has the same answer. Keys carry the model id and prompt version, so a changed
-    prompt never reuses old answers. Runs with cache hits have no meaningful timings; the report
-    says how many questions came from the cache.
-    """
-
-    def __init__(self, inner: Judge, path: Path) -> None:
-        super().__init__()
-        self.inner = inner
-        self.path = path
-        self.model_id = inner.model_id
-        self.prompt_version = inner.prompt_version
-        self.hits = 0
-        self._answers: dict[str, float] = (json.loads(path.read_text()) if path.exists()
-                                           else {})
-
-    def _key(self, q: Question) -> str:
-        return json.dumps([self.model_id, self.prompt_version, q.text, q.label.name,
-                           q.label.description, list(q.label.examples)])
-
-    def _p_yes(self, questions: list[Question]) -> list[float]:
-        keys = [self._key(q) for q in questions]
-        missing = [i for i, k in enumerate(keys) if k not in self._answers]
-        self.hits += len(questions) - len(missing)
-        for i, p in zip(missing, self.inner.p_yes([questions[i] for i in missing]),
-                        strict=True):
-            self._answers[keys[i]] = p
-        if missing:
-            self.save()  # a long run that is stopped keeps what it paid for
-        return [self._answers[k] for k in keys]
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._answers))
-        tmp.replace(self.path)
-
-    def close(self) -> None:
-        self.save()  # the inner judge is shared by the process: it stays open
-
-
-def _inner(judge: Judge) -> Judge:
-    return judge.inner if isinstance(judge, CachingJudge) else judge
 
 
 def _chunks(n: int, size: int) -> list[range]:
@@ -148,7 +59,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     all_rows = load_rows(data, text_col, label_col)
     rows = sample_rows(all_rows, limit, seed)
     if not rows:
-        raise click.ClickException(f"{data.name} has no rows")
+        raise InvalidInput(f"{data.name} has no rows")
     texts = [t for t, _ in rows]
     golds = [g for _, g in rows]
     settings = get_settings()
@@ -159,7 +70,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "schema": {"file": schema.name, "name": name, "labels": len(labels),
                    "content_hash": schema_hash, "multi_label": multi_label},
-        "data": {"file": data.name, "sha256": _file_sha256(data), "rows": len(all_rows),
+        "data": {"file": data.name, "sha256": file_sha256(data), "rows": len(all_rows),
                  "text_col": text_col, "label_col": label_col},
         "sample": {"limit": limit, "seed": seed, "n": len(rows)},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -207,7 +118,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         index = LabelIndex.build(labels, embedder)
         setup_seconds = time.perf_counter() - built
         engine = Engine(embedder, judge)
-        judge_seconds_before = _inner(judge).stats.seconds if judge else 0.0
+        judge_seconds_before = unwrapped(judge).stats.seconds if judge else 0.0
         report["params"] = {k: v for k, v in vars(params).items()}
         report["params"]["batch_size"] = batch_size
         report["models"] = {"embedder": embedder.model_id,
@@ -222,7 +133,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
             bar.update(len(chunk))
         seconds = time.perf_counter() - started
         # Only questions the model really answered (not cache hits) count towards its speed.
-        judge_seconds = (_inner(judge).stats.seconds - judge_seconds_before) if judge else 0.0
+        judge_seconds = (unwrapped(judge).stats.seconds - judge_seconds_before) if judge else 0.0
         if isinstance(judge, CachingJudge):
             report["judge_cache"] = {"hits": judge.hits, "asked": judge.inner.stats.calls,
                                      "timings_valid": judge.hits == 0}
@@ -260,71 +171,6 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
         if i + 1 == len(items) or items[i + 1][0] != conf:
             out.append([(i + 1) / n, right / (i + 1)])
     return out
-
-
-def plot_curve(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    curve = report["curve"]
-    if curve:
-        ax.plot([c for c, _ in curve], [p for _, p in curve], drawstyle="steps-post")
-    for target in (0.90, 0.95):
-        ax.axhline(target, color="grey", linewidth=0.6, linestyle="--")
-    m = report["metrics"]
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("coverage (share of items labelled at or above the cutoff)")
-    ax.set_ylabel("precision")
-    ax.set_title(f"{report['method']} on {report['data']['file']} (n={m['n']}, "
-                 f"accuracy {m['accuracy']:.3f})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def summary(report: dict[str, Any]) -> str:
-    m = report["metrics"]
-
-    def f(x: Any, fmt: str = ".3f") -> str:
-        return "n/a" if x is None else format(x, fmt)
-
-    lines = [f"{report['method']} on {report['data']['file']}: {m['n']} items "
-             f"({report['schema']['labels']} labels)"]
-    if "all_in_prompt" in report:
-        fit = report["all_in_prompt"]
-        if fit["truncated"]:
-            lines.append(f"  WARNING: only {fit['labels_in_prompt']} of {fit['labels_total']} "
-                         "labels fit in the context window; the others can never be predicted")
-        else:
-            lines.append(f"  all {fit['labels_total']} labels fit in the prompt "
-                         f"({fit['prefix_tokens']} tokens)")
-    lines.append(f"  accuracy {f(m['accuracy'])}   macro-F1 {f(m['macro_f1'])}   "
-                 f"labelled {f(m['labelled_share'])}   ECE {f(m['ece'])}")
-    cap = m["coverage_at_precision"]
-    lines.append(f"  coverage at precision 0.90: {f(cap['0.90']['coverage'])} "
-                 f"(cutoff {f(cap['0.90']['cutoff'])}),  0.95: {f(cap['0.95']['coverage'])} "
-                 f"(cutoff {f(cap['0.95']['cutoff'])})")
-    lines.append(f"  LLM calls/item {f(m['llm_calls_per_item'], '.2f')}   judge AUC "
-                 f"{f(m['judge_auc'])}   items/s {f(m['items_per_second'], '.2f')}   "
-                 f"latency p50 {f(m['latency_p50_s'], '.4f')} s  p95 "
-                 f"{f(m['latency_p95_s'], '.4f')} s")
-    cache = report.get("judge_cache")
-    if cache:
-        lines.append(f"  judge cache: {cache['hits']} answers reused, {cache['asked']} asked"
-                     + ("" if cache["timings_valid"] else " (timings not meaningful)"))
-    if m["llm_calls_per_second"]:
-        lines.append(f"  LLM calls/s {f(m['llm_calls_per_second'], '.2f')}   share of wall time "
-                     f"in the LLM {f(m['llm_time_share'], '.2f')}")
-    lines.append("  cutoff  coverage  precision")
-    for point in m["precision_coverage"]:
-        if point["cutoff"] in (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99):
-            lines.append(f"  {point['cutoff']:6.2f}  {point['coverage']:8.3f}  "
-                         f"{f(point['precision']):>9s}")
-    return "\n".join(lines)
 
 
 @click.command("eval")

@@ -19,9 +19,9 @@ from typing import IO, Any
 
 import click
 
+from app.cli.files import load_schema
 from app.datasets.readers import FORMATS, detect_format, open_table
 from app.datasets.rows import BadRow, to_item
-from app.errors import AppError
 from app.items.api import ItemIn
 
 STRATEGIES = ("sequential", "window", "retrieval")
@@ -83,8 +83,8 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
     from tqdm import tqdm
 
     from app.config import get_settings
-    from app.rac.engine import ClassifyParams, Engine
-    from app.rac.eval_cli import load_schema
+    from app.rac.decision import ClassifyParams
+    from app.rac.engine import Engine
     from app.rac.index_store import IndexStore
     from app.runtime import make_embedder, make_judge
 
@@ -165,12 +165,9 @@ def label_command(file: Path, schema: Path, out: Path, text_column: str, id_colu
                   accept_threshold: float | None, strategy: str | None, limit: int | None,
                   batch_size: int, quiet: bool) -> None:
     """Label FILE (CSV, JSONL or Parquet) with the engine and write the decisions to --out."""
-    try:
-        run = run_label(file=file, schema=schema, out=out, text_column=text_column,
-                        id_column=id_column, fmt=fmt, top_k=top_k, cutoff=cutoff,
-                        accept_threshold=accept_threshold, strategy=strategy, limit=limit,
-                        batch_size=batch_size, progress=not quiet)
-    except AppError as exc:
-        raise click.ClickException(f"{file.name}: {exc.detail}") from None
+    run = run_label(file=file, schema=schema, out=out, text_column=text_column,
+                    id_column=id_column, fmt=fmt, top_k=top_k, cutoff=cutoff,
+                    accept_threshold=accept_threshold, strategy=strategy, limit=limit,
+                    batch_size=batch_size, progress=not quiet)
     click.echo(run.summary(), err=True)
     click.echo(f"written to {out}", err=True)
