@@ -39,6 +39,7 @@ from app.jobs.runner import JobRunner
 from app.judges.routes import router as judges_router
 from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
+from app.label_studio.routes import router as label_studio_router
 from app.labelling.routes import router as labelling_router
 from app.metrics import REQUEST_SECONDS, observe_judge
 from app.review.routes import router as review_router
@@ -139,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (keys_router, schemas_router, items_router, labelling_router, review_router,
                    jobs_router, datasets_router, exports_router, calibration_router,
-                   judges_router):
+                   judges_router, label_studio_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -8,10 +8,11 @@ from app.items.models import Item
 from app.jobs.models import Job, JobChunk
 from app.judges.models import TrainedJudge
 from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.label_studio.models import LabelStudioAnnotation
 from app.labelling.models import Annotation, Exemplar, ItemState
 
 __all__ = [
     "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
-    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "Project", "SchemaVersion",
-    "TrainedJudge",
+    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation", "Project",
+    "SchemaVersion", "TrainedJudge",
 ]

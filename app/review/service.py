@@ -134,26 +134,45 @@ def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
     """
     schema = _schema_for_item(session, principal, item, schema_name)
     version = schemas.get_version(session, schema)
-    names = {x["name"] for x in version.content["labels"]}
     chosen = list(dict.fromkeys(labels)) if labels is not None else ([label] if label else [])
-    if len(chosen) > 1 and not version.multi_label:
+    check_labels(schema, version, chosen)
+    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
+                                                   ItemState.schema_id == schema.id))
+    if state is not None and _leased_by_other(state, principal, utcnow()):
+        raise Conflict(f"item {item.external_id!r} is being reviewed by someone else until "
+                       f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
+    model_label = state.model_label if state else None
+    annotation = record_review(session, runtime, schema, version, item, chosen,
+                               source=principal.key_name, reviewer_key_id=principal.key_id,
+                               note=note)
+    return ReviewResult(schema, annotation, model_label)
+
+
+def check_labels(schema: LabelSchema, version: SchemaVersion, labels: list[str]) -> None:
+    names = {x["name"] for x in version.content["labels"]}
+    if len(labels) > 1 and not version.multi_label:
         raise InvalidInput(f"{schema.name!r} is not a multi-label schema: give one label")
-    for name in chosen:
+    for name in labels:
         if name not in names:
             raise InvalidInput(f"{name!r} is not a label of {schema.name!r} version "
                                f"{version.version}")
-    label = chosen[0] if chosen else None
-    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
-                                                   ItemState.schema_id == schema.id))
-    now = utcnow()
-    if state is not None and _leased_by_other(state, principal, now):
-        raise Conflict(f"item {item.external_id!r} is being reviewed by someone else until "
-                       f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def record_review(session: Session, runtime: Runtime, schema: LabelSchema,
+                  version: SchemaVersion, item: Item, labels: list[str], *, source: str,
+                  reviewer_key_id: int | None, note: str | None = None,
+                  reviewed_at: datetime | None = None) -> Annotation:
+    """Store a person's labels (none: no label of the schema applies) as the item's ground truth:
+    its current label, an exemplar of the label index, and evidence for calibration. `source`
+    names the person; `reviewed_at` is when they decided (default now)."""
+    check_labels(schema, version, labels)
+    label = labels[0] if labels else None
+    now = reviewed_at or utcnow()
     annotation = Annotation(
         project_id=schema.project_id, item_id=item.id, schema_id=schema.id,
-        schema_version=version.version, label=label, labels=chosen,
-        confidence=1.0, status="reviewed", source=principal.key_name,
-        reviewer_key_id=principal.key_id, note=note, trace=[])
+        schema_version=version.version, label=label, labels=list(labels),
+        confidence=1.0, status="reviewed", source=source[:100],
+        reviewer_key_id=reviewer_key_id, note=note, trace=[], created_at=now)
     session.add(annotation)
     session.flush()
     labelling.upsert_states(session, [{
@@ -166,7 +185,7 @@ def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
     # ... and evidence of how often the model is right: refit the calibrator when enough
     # new reviews have arrived (cheap: a logistic regression on a few thousand rows at most).
     calibration.refit_if_due(session, schema)
-    return ReviewResult(schema, annotation, state.model_label if state else None)
+    return annotation
 
 
 def _leased_by_other(state: ItemState, principal: Principal, now: datetime) -> bool:

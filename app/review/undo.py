@@ -80,6 +80,29 @@ def undo_review(session: Session, principal: Principal, item: Item, schema_name:
     return Undone(schema, Leased(item, state, previous))
 
 
+def retract_review(session: Session, schema: LabelSchema, item: Item) -> bool:
+    """Withdraw a review made elsewhere (an annotation deleted in Label Studio): the item's
+    current label goes back to the model's last decision (or the item leaves the schema if the
+    model never labelled it) and out of the label index. Unlike an undo, the review's annotation
+    stays in the history: it was a person's real decision, later withdrawn. True if there was
+    a review."""
+    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
+                                                   ItemState.schema_id == schema.id))
+    if state is None or state.status != "reviewed":
+        return False
+    _forget_exemplar(session, schema.project_id, schema.id, item.id, None)
+    model = (session.get(Annotation, state.model_annotation_id)
+             if state.model_annotation_id is not None else None)
+    if model is None:
+        session.delete(state)
+    else:
+        state.annotation_id, state.schema_version = model.id, model.schema_version
+        state.label, state.confidence, state.status = model.label, model.confidence, model.status
+        state.updated_at = utcnow()
+    session.flush()
+    return True
+
+
 def _forget_exemplar(session: Session, project_id: int, schema_id: int, item_id: int,
                      label: str | None) -> None:
     """Append an exemplar row that replaces the item's last one: `label` None takes the item out
