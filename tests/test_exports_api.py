@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
@@ -127,16 +127,38 @@ def test_label_studio_tasks(client, viewer):
         return [{"from_name": "label", "to_name": "text", "type": "choices",
                  "value": {"choices": [label]}}]
 
-    assert tasks["auto"] == {"data": {"text": "fine", "id": "auto"},
+    # metadata fields sit in `data` beside the text and id
+    assert tasks["auto"] == {"data": {"text": "fine", "id": "auto", "team": "billing", "n": 3},
                              "predictions": [{"model_version": "test-model", "score": 0.95,
                                               "result": choices("label_0")}]}
     assert "predictions" not in tasks["none"] and "annotations" not in tasks["none"]
     # a reviewed item: the person's label as an annotation, the model's as a prediction
-    assert tasks["rev"]["annotations"] == [{"result": choices("label_1")}]
+    (annotation,) = tasks["rev"]["annotations"]
+    assert annotation["result"] == choices("label_1") and annotation["ground_truth"] is True
+    assert annotation["created_username"] == "alice"
+    assert tasks["rev"]["meta"] == {"reviewed_by": "alice",
+                                    "reviewed_at": annotation["created_at"]}
+    assert datetime.fromisoformat(annotation["created_at"]) >= datetime(2026, 1, 1, tzinfo=UTC)
     assert tasks["rev"]["predictions"][0]["result"] == choices("label_2")
     assert tasks["rev"]["predictions"][0]["score"] == 0.6
     subset = export(client, viewer, format="label-studio", status="no_match,reviewed")
     assert [t["data"]["id"] for t in subset.json()] == ["none", "rev"]
+
+
+def test_label_studio_config_fits_the_exported_tasks(client, viewer):
+    from app.label_studio.labeling_config import parse
+
+    r = client.get("/v1/exports/label-studio-config", params={"schema": "support"},
+                   headers=viewer)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    config = parse(r.text)
+    assert (config.from_name, config.to_name, config.data_field) == ("label", "text", "text")
+    assert [c.value for c in config.choices] == [f"label_{i}" for i in range(4)]
+    assert config.choices[0].hint == "Description of label 0."
+    assert config.multiple is False
+    missing = client.get("/v1/exports/label-studio-config", params={"schema": "nope"},
+                         headers=viewer)
+    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "label-studio"])

@@ -4,8 +4,10 @@
   jq); `csv`: the same columns, lists and metadata as JSON text;
 - `label-studio`: a JSON array of Label Studio tasks to import. The model's label is a
   prediction (`score` = its confidence) for a person to check; a reviewed label is an
-  annotation. The labelling config they fit is a `<Choices name="label" toName="text">` over
-  `<Text name="text" value="$text"/>`.
+  annotation with its reviewer and time (also in the task's `meta`, which Label Studio keeps on
+  import). The item's metadata fields sit in `data` beside `text` and `id`. The labeling config
+  they fit (`<Choices name="label" toName="text">` over `<Text name="text" value="$text"/>`) is
+  `GET /v1/exports/label-studio-config?schema=...`.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class LabelStudio:
                  "value": {"choices": list(labels)}}]
 
     def task(self, r: Any) -> dict[str, Any]:
-        task: dict[str, Any] = {"data": {"text": r.text, "id": r.external_id}}
+        task: dict[str, Any] = {"data": {**(r.meta or {}), "text": r.text,
+                                         "id": r.external_id}}
         reviewed = r.status == "reviewed"
         # A person's label keeps the model's last decision beside it in the state row.
         model_labels = ([r.model_label] if r.model_label else []) if reviewed \
@@ -115,7 +118,11 @@ class LabelStudio:
             task["predictions"] = [{"model_version": version, "score": model_score,
                                     "result": self._result(model_labels)}]
         if reviewed:
-            task["annotations"] = [{"result": self._result(list(r.labels or []))}]
+            when = r.annotated_at.isoformat()
+            task["annotations"] = [{"result": self._result(list(r.labels or [])),
+                                    "ground_truth": True, "created_username": r.source,
+                                    "created_at": when, "updated_at": when}]
+            task["meta"] = {"reviewed_by": r.source, "reviewed_at": when}
         return task
 
     def begin(self) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from app.datasets import repository as datasets
 from app.deps import SessionDep, Viewer
@@ -11,6 +11,7 @@ from app.errors import InvalidInput
 from app.exports import service
 from app.exports.repository import Selection
 from app.label_schemas import repository as schemas
+from app.label_studio import labeling_config
 from app.labelling.models import STATUSES
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
@@ -57,3 +58,22 @@ def export(
         media_type=service.media_type(fmt),
         headers={"Content-Disposition":
                  f'attachment; filename="{service.filename(selection, fmt)}"'})
+
+
+@router.get("/label-studio-config", response_class=Response,
+            responses={200: {"description": "The labeling config (XML).",
+                             "content": {"application/xml": {}}}})
+def label_studio_config(
+    principal: Viewer,
+    session: SessionDep,
+    schema: str = Query(min_length=1, max_length=100, description="Label schema name."),
+) -> Response:
+    """The Label Studio labeling config that `format=label-studio` exports fit: every label of
+    the schema's latest version as a `<Choice>` with its description as the hint, and
+    `choice="multiple"` for a multi-label schema. Paste it into the project's Labeling
+    Interface (Code) before importing the tasks."""
+    label_schema = schemas.get_schema(session, principal.project_id, schema)
+    version = schemas.get_version(session, label_schema)
+    labels = [(x["name"], x["description"]) for x in version.content["labels"]]
+    return Response(labeling_config.write(labels, multiple=version.multi_label),
+                    media_type="application/xml")
