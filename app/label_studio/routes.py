@@ -31,7 +31,7 @@ from app.label_studio.api import (
     WebhookIn,
     WebhookOut,
 )
-from app.rac.engine import Strategy
+from app.rac.decision import Strategy
 
 endpoints = APIRouter(tags=["label-studio"])
 SchemaPath = Annotated[SchemaName, Path(description="The label schema this backend serves "

@@ -36,7 +36,7 @@ from app.label_studio.api import PredictIn, PredictionOut, RegionOut, WebhookIn
 from app.label_studio.labeling_config import ChoicesConfig
 from app.label_studio.models import LabelStudioAnnotation
 from app.labelling import service as labelling
-from app.rac.engine import Strategy
+from app.rac.decision import Strategy
 from app.review import service as review
 from app.review import undo
 from app.runtime import Runtime
