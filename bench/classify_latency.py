@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,14 +20,9 @@ import httpx
 import yaml
 
 from bench.common import load_rows
+from bench.server import rac_server
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -52,47 +42,24 @@ def main() -> None:
 
     texts = [t for t, _ in random.Random(args.seed).sample(load_rows(args.data), args.n)]
     name = yaml.safe_load(args.schema.read_text())["name"]
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "RAC_DATA_DIR": tmp,
-               "RAC_DATABASE_URL": f"sqlite:///{tmp}/rac.db"}
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.5)
-            key = subprocess.run([sys.executable, "-m", "app.cli", "keys", "create", "--project",
-                                  "bench", "--role", "admin"], env=env, capture_output=True,
-                                 text=True, check=True).stdout.strip().splitlines()[-1]
-            headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=300) as client:
-                client.post("/v1/schemas", content=args.schema.read_bytes(),
-                            headers={"Content-Type": "application/yaml"}).raise_for_status()
-                body = {"schema": name, "text": "warm up: builds the label index"}
-                client.post("/v1/classify", json=body).raise_for_status()
-                latencies, calls, statuses = [], [], {}
-                for text in texts:
-                    payload = {"schema": name, "text": text}
-                    if args.top_k:
-                        payload["top_k"] = args.top_k
-                    started = time.perf_counter()
-                    r = client.post("/v1/classify", json=payload)
-                    latencies.append(time.perf_counter() - started)
-                    r.raise_for_status()
-                    calls.append(r.json()["judge_calls"])
-                    statuses[r.json()["status"]] = statuses.get(r.json()["status"], 0) + 1
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with rac_server() as (base, key):
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=300) as client:
+            client.post("/v1/schemas", content=args.schema.read_bytes(),
+                        headers={"Content-Type": "application/yaml"}).raise_for_status()
+            body = {"schema": name, "text": "warm up: builds the label index"}
+            client.post("/v1/classify", json=body).raise_for_status()
+            latencies, calls, statuses = [], [], {}
+            for text in texts:
+                payload = {"schema": name, "text": text}
+                if args.top_k:
+                    payload["top_k"] = args.top_k
+                started = time.perf_counter()
+                r = client.post("/v1/classify", json=payload)
+                latencies.append(time.perf_counter() - started)
+                r.raise_for_status()
+                calls.append(r.json()["judge_calls"])
+                statuses[r.json()["status"]] = statuses.get(r.json()["status"], 0) + 1
     report = {
         "requests": len(latencies), "schema": name,
         "p50_seconds": round(percentile(latencies, 0.50), 3),
