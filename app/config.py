@@ -76,6 +76,10 @@ class JobsSettings(BaseModel):
     inprocess_worker: bool = True
     """With RAC_QUEUE=inprocess, run a worker thread inside the API process (else only
     `rac worker` processes run jobs)."""
+    progress_seconds: float = Field(2.0, gt=0, le=600)
+    """A worker commits a chunk's labels in slices sized to take about this long, so a job's
+    `done` moves every few seconds (one commit per 256-item chunk left it at 0 for 8 minutes
+    with the bundled judge) while a fast backend still gets large batches."""
 
 
 class Settings(BaseSettings):
@@ -102,6 +106,9 @@ class Settings(BaseSettings):
     """How long items handed to a reviewer stay theirs alone."""
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Largest request body accepted outside streamed dataset uploads."""
+    log_format: Literal["text", "json"] = "text"
+    """How the service logs (job start/finish/failure/cancel among others): readable lines, or
+    one JSON object per line for a log collector."""
 
     llm: LLMSettings = LLMSettings()
     embedder: EmbedderSettings = EmbedderSettings()

@@ -41,6 +41,7 @@ from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
 from app.label_studio.routes import router as label_studio_router
 from app.labelling.routes import router as labelling_router
+from app.logs import configure_logging
 from app.metrics import REQUEST_SECONDS, observe_judge
 from app.review.routes import router as review_router
 from app.review_page.routes import install as install_review_page
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_format)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.resolved_database_url)
         _prepare_database(settings, engine)

@@ -15,7 +15,7 @@ from app.db import utcnow
 from app.errors import NotFound
 from app.items.models import Item
 from app.jobs.models import FINAL_STATES, Job, JobChunk
-from app.labelling.models import ItemState
+from app.labelling.models import Annotation, ItemState
 
 
 def get_job(session: Session, project_id: int, external_id: str) -> Job:
@@ -129,25 +129,39 @@ def add_progress(session: Session, job_id: int, done: int, accepted: int, needs_
         judge_calls=Job.judge_calls + judge_calls).execution_options(synchronize_session=False))
 
 
-def mark_running(session: Session, job_id: int) -> None:
-    session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
-                    .values(state="running", started_at=utcnow())
-                    .execution_options(synchronize_session=False))
+def _changed(session: Session, statement: Any) -> bool:
+    result = cast(CursorResult[Any], session.execute(
+        statement.execution_options(synchronize_session=False)))
+    return result.rowcount == 1
 
 
-def finish_job_if_complete(session: Session, job_id: int) -> None:
+def mark_running(session: Session, job_id: int) -> bool:
+    """True for the chunk that started the job (the others find it running already)."""
+    return _changed(session, update(Job).where(Job.id == job_id, Job.state == "queued")
+                    .values(state="running", started_at=utcnow()))
+
+
+def finish_job_if_complete(session: Session, job_id: int) -> bool:
     """Run after a chunk's commit: whichever chunk commits last sees nothing left to do."""
     open_chunks = exists(select(JobChunk.id).where(JobChunk.job_id == job_id,
                                                    JobChunk.state.in_(("pending", "running"))))
-    session.execute(update(Job).where(Job.id == job_id, Job.state == "running", ~open_chunks)
-                    .values(state="succeeded", finished_at=utcnow())
-                    .execution_options(synchronize_session=False))
+    return _changed(session, update(Job)
+                    .where(Job.id == job_id, Job.state == "running", ~open_chunks)
+                    .values(state="succeeded", finished_at=utcnow()))
 
 
-def fail_job(session: Session, job_id: int, error: str) -> None:
-    session.execute(update(Job).where(Job.id == job_id, Job.state.not_in(FINAL_STATES))
-                    .values(state="failed", error=error[:2000], finished_at=utcnow())
-                    .execution_options(synchronize_session=False))
+def fail_job(session: Session, job_id: int, error: str) -> bool:
+    return _changed(session, update(Job).where(Job.id == job_id, Job.state.not_in(FINAL_STATES))
+                    .values(state="failed", error=error[:2000], finished_at=utcnow()))
+
+
+def annotated_item_ids(session: Session, job_id: int, item_ids: list[int]) -> set[int]:
+    """Which of these items the job has labelled already (a chunk run again skips them)."""
+    found: set[int] = set()
+    for start in range(0, len(item_ids), 900):  # a bound-parameter list SQLite can hold
+        found.update(session.scalars(select(Annotation.item_id).where(
+            Annotation.job_id == job_id, Annotation.item_id.in_(item_ids[start:start + 900]))))
+    return found
 
 
 def last_chunk_error(session: Session, job_id: int) -> str | None:

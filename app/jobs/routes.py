@@ -61,7 +61,8 @@ def get_job(job_id: str, principal: Viewer, session: SessionDep) -> JobOut:
 
 @router.post("/{job_id}/cancel", response_model=JobOut, response_model_by_alias=True)
 def cancel_job(job_id: str, principal: Editor, session: SessionDep) -> JobOut:
-    """Stop a job: chunks not started are left undone; a chunk being labelled still finishes."""
+    """Stop a job: chunks not started are left undone; a chunk being labelled stops at its
+    next commit (within seconds), keeping the labels written so far."""
     job = repository.get_job(session, principal.project_id, job_id)
     return job_out(session, service.cancel_job(session, job))
 

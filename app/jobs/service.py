@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ def cancel_job(session: Session, job: Job) -> Job:
         job.state = "cancelled"
         job.finished_at = utcnow()
         session.flush()
+        log_job("cancelled", job)
     return job
 
 
@@ -175,18 +177,32 @@ def run_chunk(factory: sessionmaker[Session], runtime: Runtime, worker: str,
                     error)
         with factory() as session:
             repository.release_after_failure(session, claimed_id, worker, error, delay, give_up)
-            if give_up:
-                repository.fail_job(session, job_id, f"a chunk failed {attempt} times: {error}")
+            failed = give_up and repository.fail_job(
+                session, job_id, f"a chunk failed {attempt} times: {error}")
             session.commit()
+            if failed:
+                _log_job_by_id(session, "failed", job_id)
         return ChunkOutcome(claimed_id, job_id, 0, error, None if give_up else delay)
     with factory() as session:
-        repository.finish_job_if_complete(session, job_id)
+        finished = repository.finish_job_if_complete(session, job_id)
         session.commit()
+        if finished:
+            _log_job_by_id(session, "finished", job_id)
     return ChunkOutcome(claimed_id, job_id, written)
+
+
+def _log_job_by_id(session: Session, event: str, job_id: int) -> None:
+    job = session.get(Job, job_id)
+    if job is not None:
+        log_job(event, job)
 
 
 def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int,
                  worker: str) -> int:
+    """Label the chunk in slices, each committed with its share of the job's counters, so
+    `done` moves every few seconds. A slice is written only while this worker holds the lease,
+    and a chunk run again skips the items its job labelled already."""
+    lease = runtime.settings.jobs.lease_seconds
     with factory() as session:
         chunk = session.get(JobChunk, chunk_id)
         assert chunk is not None
@@ -196,33 +212,84 @@ def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int
             repository.complete_chunk(session, chunk_id, worker)
             session.commit()
             return 0
-        repository.mark_running(session, job.id)
+        if repository.mark_running(session, job.id):
+            session.commit()
+            session.refresh(job)
+            log_job("started", job)
         schema = session.get(LabelSchema, job.schema_id)
         assert schema is not None
         version = schemas.get_version(session, schema, job.schema_version)
-        items = list(session.scalars(select(Item).where(Item.id.in_(chunk.item_ids))
-                                     .order_by(Item.id)))
+        labelled = repository.annotated_item_ids(session, job.id, chunk.item_ids)
+        todo = [item_id for item_id in chunk.item_ids if item_id not in labelled]
+        items = list(session.scalars(select(Item).where(Item.id.in_(todo)).order_by(Item.id)))
         params = ClassifyParams(**{k: v for k, v in job.params.items()
                                    if k in ClassifyParams.__dataclass_fields__},
                                 multi_label=version.multi_label)
+        job_id = job.id
         session.commit()  # end the read transaction before the long part
-        decisions = labelling.classify(session, runtime, schema, version,
-                                       [item.text for item in items], params)
-        session.commit()
-        written = labelling.record_decisions(session, schema, version, items, decisions,
-                                             job_id=job.id)
-        if not repository.complete_chunk(session, chunk_id, worker):
-            # Our lease ran out and another worker owns the chunk now: keep nothing.
-            session.rollback()
-            return 0
-        repository.add_progress(
-            session, job.id, done=len(written),
-            accepted=sum(d.status == "accepted" for d in written),
-            needs_review=sum(d.status == "needs_review" for d in written),
-            no_match=sum(d.status == "no_match" for d in written),
-            judge_calls=sum(d.judge_calls for d in written))
-        session.commit()
-        return len(written)
+        sizer = SliceSizer(runtime.settings.jobs.progress_seconds)
+        written = start = 0
+        while True:
+            if session.scalar(select(Job.state).where(Job.id == job_id)) in FINAL_STATES:
+                items = items[:start]  # cancelled: stop at this commit, leave the rest undone
+            batch = items[start:start + sizer.size]
+            started = time.perf_counter()
+            decisions = labelling.classify(session, runtime, schema, version,
+                                           [item.text for item in batch],
+                                           params) if batch else []
+            session.commit()
+            kept = labelling.record_decisions(session, schema, version, batch, decisions,
+                                              job_id=job_id)
+            start += len(batch)
+            last = start >= len(items)
+            held = (repository.complete_chunk(session, chunk_id, worker) if last
+                    else repository.renew_lease(session, chunk_id, worker, lease))
+            if not held:
+                # Our lease ran out and another worker owns the chunk now: keep nothing more.
+                session.rollback()
+                return written
+            repository.add_progress(
+                session, job_id, done=len(kept),
+                accepted=sum(d.status == "accepted" for d in kept),
+                needs_review=sum(d.status == "needs_review" for d in kept),
+                no_match=sum(d.status == "no_match" for d in kept),
+                judge_calls=sum(d.judge_calls for d in kept))
+            session.commit()
+            written += len(kept)
+            if last:
+                return written
+            sizer.record(len(batch), time.perf_counter() - started)
+
+
+class SliceSizer:
+    """Items per commit, so that a commit comes about every `seconds`: the size follows the
+    measured speed, starting at one item (the first answer comes fast even with a slow judge)
+    and growing at most 4x a step (a warm-up slice does not mislead it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.size = 1
+
+    def record(self, items: int, elapsed: float) -> None:
+        ideal = int(items * self.seconds / max(elapsed, 1e-3))
+        self.size = max(1, min(ideal, self.size * 4))
+
+
+def log_job(event: str, job: Job) -> None:
+    """One structured line per job start, finish, failure and cancel."""
+    speed = progress(job)
+    fields = {"event": f"job.{event}", "job": job.external_id, "project_id": job.project_id,
+              "state": job.state, "total": job.total, "done": job.done,
+              "accepted": job.n_accepted, "needs_review": job.n_needs_review,
+              "no_match": job.n_no_match}
+    if job.started_at is not None and job.finished_at is not None:
+        fields["seconds"] = round((job.finished_at - job.started_at).total_seconds(), 3)
+    if speed.items_per_second is not None and event != "started":
+        fields["items_per_second"] = round(speed.items_per_second, 3)
+    if job.error:
+        fields["error"] = job.error
+    log.log(logging.WARNING if event == "failed" else logging.INFO, "job %s %s: %d/%d items",
+            job.external_id, event, job.done, job.total, extra={"fields": fields})
 
 
 @contextmanager

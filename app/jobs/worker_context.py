@@ -8,12 +8,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
 from app.db import make_engine, make_session_factory, upgrade_database
+from app.logs import configure_logging
 from app.runtime import Runtime
 
 
 @lru_cache
 def worker_context() -> tuple[sessionmaker[Session], Runtime]:
     settings = get_settings()
+    configure_logging(settings.log_format)
     engine = make_engine(settings.resolved_database_url)
     if settings.auto_upgrade:  # the embedded SQLite database may be new
         upgrade_database(engine)
