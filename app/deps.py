@@ -86,6 +86,7 @@ def require(role: Role):  # type: ignore[no-untyped-def]
             )
         return principal
 
+    check.required_role = role  # type: ignore[attr-defined]  # the API docs list 403 by it
     return check
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
@@ -37,12 +37,12 @@ from app.jobs.dispatch import Dispatcher, OrphanSweeper
 from app.jobs.routes import router as jobs_router
 from app.jobs.runner import JobRunner
 from app.judges.routes import router as judges_router
-from app.label_schemas.format import LabelDoc, LabelSchemaDoc
 from app.label_schemas.routes import router as schemas_router
 from app.label_studio.routes import router as label_studio_router
 from app.labelling.routes import router as labelling_router
 from app.logs import configure_logging
 from app.metrics import REQUEST_SECONDS, observe_judge
+from app.openapi import ErrorBody, build_openapi
 from app.review.routes import router as review_router
 from app.review_page.routes import install as install_review_page
 from app.runtime import Runtime
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sweeper.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc served from this process, no CDN
         title="RAC Labeller",
         version=__version__,
         description="Label text with open-source LLMs: Retrieval Augmented Classification.",
@@ -122,8 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_metrics(app)
     _refuse_nul_in_urls(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], responses={
+        503: {"model": ErrorBody, "description": "The database did not answer."}})
     def healthz() -> dict[str, str]:
+        """Liveness and database check (no key needed): 200 when the database answers, else 503."""
         from sqlalchemy import text
 
         try:
@@ -145,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    judges_router, label_studio_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
 
@@ -177,19 +179,3 @@ def _refuse_nul_in_urls(app: FastAPI) -> None:
             return JSONResponse(error_body("BadRequest", "the URL contains a NUL character"),
                                 status_code=400)
         return await call_next(request)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI plus the label-schema document models, which routes read as raw YAML/JSON."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (LabelDoc, LabelSchemaDoc):
-        components[model.__name__] = model.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        components[model.__name__].pop("$defs", None)
-    app.openapi_schema = schema
-    return schema

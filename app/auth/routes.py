@@ -17,6 +17,7 @@ def _out(key: ApiKey) -> KeyOut:
 
 @router.get("/whoami", response_model=WhoAmI)
 def whoami(principal: Viewer) -> WhoAmI:
+    """The calling key: its project, role and name."""
     return WhoAmI(project=principal.project_name, key_name=principal.key_name, role=principal.role)
 
 
@@ -29,9 +30,11 @@ def create_key(body: KeyCreate, principal: Admin, session: SessionDep) -> KeyCre
 
 @router.get("/keys", response_model=KeyListOut)
 def list_keys(principal: Admin, session: SessionDep) -> KeyListOut:
+    """List the project's API keys (prefixes and roles; a key itself is shown only once)."""
     return KeyListOut(items=[_out(k) for k in service.list_keys(session, principal.project_id)])
 
 
 @router.delete("/keys/{prefix}", response_model=KeyOut)
 def revoke_key(prefix: str, principal: Admin, session: SessionDep) -> KeyOut:
+    """Revoke a key by its prefix; requests with it get 401 from now on."""
     return _out(service.revoke_key(session, principal.project_id, prefix))

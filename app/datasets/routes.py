@@ -49,6 +49,7 @@ def upload_dataset(principal: Editor, upload: DatasetUpload, session: SessionDep
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: str, principal: Viewer, session: SessionDep) -> DatasetOut:
+    """One uploaded dataset: its row counts and the rows that were refused, by row number."""
     dataset = repository.get_dataset(session, principal.project_id, dataset_id)
     return DatasetOut(**_summary(dataset), errors=dataset.errors)
 

@@ -50,6 +50,7 @@ def _label_out(annotation: Annotation, schema_name: str) -> LabelOut:
 def get_item(item_id: str, principal: Viewer, session: SessionDep,
              history: bool = Query(False, description="Also return every earlier annotation."),
              ) -> ItemOut:
+    """One item with its current label per schema (`history=true`: every annotation too)."""
     item = repository.get_item(session, principal.project_id, item_id)
     out = ItemOut(id=item.external_id, text=item.text, metadata=item.meta or {},
                   created_at=item.created_at,
@@ -80,6 +81,7 @@ def list_items(
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=100),
 ) -> Page[ItemSummary]:
+    """List items, newest first, optionally by schema and status; keyset-paginated with `after`."""
     filters: dict[str, Any] = {"status": status, "label": label,
                                "min_confidence": min_confidence, "max_confidence": max_confidence}
     used = [name for name, value in filters.items() if value is not None]

@@ -50,12 +50,14 @@ def create_job(body: JobCreate, principal: Editor, session: SessionDep, runtime:
 @router.get("", response_model=list[JobOut], response_model_by_alias=True)
 def list_jobs(principal: Viewer, session: SessionDep,
               limit: int = Query(50, ge=1, le=500)) -> list[JobOut]:
+    """List the project's batch jobs, newest first."""
     return [job_out(session, job) for job in
             repository.list_jobs(session, principal.project_id, limit)]
 
 
 @router.get("/{job_id}", response_model=JobOut, response_model_by_alias=True)
 def get_job(job_id: str, principal: Viewer, session: SessionDep) -> JobOut:
+    """A job's state and progress: done/total, items per second, ETA and counts by status."""
     return job_out(session, repository.get_job(session, principal.project_id, job_id))
 
 

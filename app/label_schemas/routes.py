@@ -44,6 +44,7 @@ def push_schema(
 
 @router.get("", response_model=SchemaListOut)
 def list_schemas(principal: Viewer, session: SessionDep) -> SchemaListOut:
+    """List the project's label schemas with their latest version."""
     items = []
     for schema in repository.list_schemas(session, principal.project_id):
         version = repository.get_version(session, schema)
@@ -53,6 +54,7 @@ def list_schemas(principal: Viewer, session: SessionDep) -> SchemaListOut:
 
 @router.get("/{name}", response_model=SchemaVersionOut)
 def get_latest(name: str, principal: Viewer, session: SessionDep) -> SchemaVersionOut:
+    """The latest version of a label schema, with its labels."""
     schema = repository.get_schema(session, principal.project_id, name)
     return SchemaVersionOut.of(schema, repository.get_version(session, schema), with_labels=True)
 
@@ -60,6 +62,7 @@ def get_latest(name: str, principal: Viewer, session: SessionDep) -> SchemaVersi
 @router.get("/{name}/versions/{version}", response_model=SchemaVersionOut)
 def get_version(name: str, version: int, principal: Viewer,
                 session: SessionDep) -> SchemaVersionOut:
+    """One version of a label schema (versions are immutable)."""
     schema = repository.get_schema(session, principal.project_id, name)
     return SchemaVersionOut.of(schema, repository.get_version(session, schema, version),
                                with_labels=True)
