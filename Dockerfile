@@ -8,6 +8,8 @@ COPY app ./app
 COPY migrations ./migrations
 COPY schemas ./schemas
 # torch's CPU wheels: the default index would bring a multi-GB CUDA build the api never uses.
+# A portable llama.cpp build: a native one crashes on CPUs with AMX (see the Makefile).
+ENV CMAKE_ARGS=-DGGML_NATIVE=OFF
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e .
 ENV RAC_DATA_DIR=/var/lib/rac
 EXPOSE 8000

@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# llama-cpp-python compiles llama.cpp on install. A native build (-march=native) on a CPU with AMX
+# crashes in ggml's AMX matrix kernel on every multi-token prompt (seen with 0.3.36 on this
+# project's 2-core CI machines); a portable build (AVX2, no AMX) works everywhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: setup run test lint
 
