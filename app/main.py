@@ -46,6 +46,7 @@ from app.openapi import ErrorBody, build_openapi
 from app.review.routes import router as review_router
 from app.review_page.routes import install as install_review_page
 from app.runtime import Runtime
+from app.scorer.worker import ScorerRefitter
 
 log = logging.getLogger("rac")
 
@@ -95,9 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = Runtime.from_settings(settings)
         observe_judge(app.state.runtime.judge)
         runner, sweeper = _start_job_workers(app, settings)
+        app.state.scorer_refitter = ScorerRefitter(app.state.session_factory, app.state.runtime)
+        app.state.scorer_refitter.start()
         try:
             yield
         finally:
+            app.state.scorer_refitter.stop()
             if runner is not None:
                 runner.stop()
             if sweeper is not None:

@@ -58,5 +58,8 @@ class DecisionOut(BaseModel):
     prompt_version: str | None
     trace: list[TraceStepOut]
     """Every retrieved candidate, most similar first, with P(yes) where the judge was asked."""
+    scorer_version: int | None = None
+    """The learnt scorer that ranked the candidates (refitted from reviews in the background);
+    None: retrieval's ranking alone (no review yet, or the schema changed since the last fit)."""
 
     model_config = ConfigDict(populate_by_name=True)

@@ -48,6 +48,8 @@ class Annotation(Base):
     model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prompt_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
     calibrator_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scorer_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Which learnt scorer ranked the candidates (None: retrieval alone)."""
     """The schema's calibrator that turned the trace into `confidence` (null: raw P(yes))."""
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

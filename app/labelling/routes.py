@@ -33,4 +33,5 @@ def classify(body: ClassifyIn, principal: Editor, session: SessionDep,
         labels=decision.labels, confidence=decision.confidence, status=decision.status,
         judge_calls=decision.judge_calls, model_id=decision.model_id or None,
         prompt_version=decision.prompt_version or None,
-        trace=[TraceStepOut(**vars(step)) for step in decision.trace])
+        trace=[TraceStepOut(**vars(step)) for step in decision.trace],
+        scorer_version=decision.scorer_version)

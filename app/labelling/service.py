@@ -22,6 +22,7 @@ from app.rac.decision import ClassifyParams, Decision
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
 from app.runtime import Runtime
+from app.scorer import repository as scorers
 
 MODEL_SOURCE = "model"
 
@@ -80,10 +81,12 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
              vectors: np.ndarray | None = None) -> list[Decision]:
     index = index_for(session, runtime, schema, version)
     calibrator = calibration.current(session, schema.id)
+    scorer = scorers.current(session, schema.id)
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
              else runtime.judge_for_schema(session, schema.id))
     decisions = runtime.engine_for(judge).classify(texts, index, runtime.params_for(judge, params),
-                                                   vectors=vectors, calibrator=calibrator)
+                                                   vectors=vectors, calibrator=calibrator,
+                                                   scorer=scorer)
     count_decisions([d.status for d in decisions])
     return decisions
 
@@ -103,7 +106,7 @@ def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersi
          "schema_version": version.version, "label": d.label, "labels": d.labels,
          "confidence": d.confidence, "status": d.status, "source": MODEL_SOURCE,
          "model_id": d.model_id or None, "prompt_version": d.prompt_version or None,
-         "calibrator_version": d.calibrator_version,
+         "calibrator_version": d.calibrator_version, "scorer_version": d.scorer_version,
          "trace": [vars(step) for step in d.trace], "job_id": job_id, "created_at": now}
         for item, d in zip(items, decisions, strict=True)
     ]

@@ -65,6 +65,8 @@ class Decision:
     prompt_version: str = ""
     calibrator_version: int | None = None
     """Which calibrator turned the trace into `confidence` (None: raw P(yes))."""
+    scorer_version: int | None = None
+    """Which learnt scorer re-ranked the candidates (None: retrieval's ranking alone)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

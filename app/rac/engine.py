@@ -26,6 +26,7 @@ from app.rac.prompts import Question
 
 if TYPE_CHECKING:
     from app.rac.calibration import Calibrator
+    from app.rac.scorer import LearntScorer
 
 class Engine:
     def __init__(self, embedder: Embedder, judge: Judge | None) -> None:
@@ -33,24 +34,37 @@ class Engine:
         self.judge = judge
 
     def retrieve(self, texts: Sequence[str], index: LabelIndex, top_k: int,
-                 vectors: np.ndarray | None = None) -> list[list[Candidate]]:
+                 vectors: np.ndarray | None = None,
+                 scorer: LearntScorer | None = None) -> list[list[Candidate]]:
+        """The top_k candidates per text; a learnt `scorer` trained on this index's labels
+        re-ranks a wider shortlist first (app/rac/scorer.py)."""
         if vectors is None:
             vectors = self.embedder.embed(texts)
-        return index.candidates(vectors, top_k)
+        if scorer is None or not scorer.applies_to(index):
+            return index.candidates(vectors, top_k)
+        from app.rac.scorer import SHORTLIST
+
+        shortlist = index.candidates(vectors, max(top_k, SHORTLIST))
+        return scorer.rerank(shortlist, vectors, top_k)
 
     def classify(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
                  vectors: np.ndarray | None = None,
-                 calibrator: Calibrator | None = None) -> list[Decision]:
+                 calibrator: Calibrator | None = None,
+                 scorer: LearntScorer | None = None) -> list[Decision]:
         """One decision per text. With a fitted `calibrator`, confidences are the calibrated
-        probability that the label is right, and statuses follow from them."""
-        decisions = self._decide(texts, index, params, vectors)
+        probability that the label is right, and statuses follow from them. With a learnt
+        `scorer`, candidates are ranked by it (and each decision records its version)."""
+        decisions = self._decide(texts, index, params, vectors, scorer)
+        if scorer is not None and scorer.applies_to(index):
+            for decision in decisions:
+                decision.scorer_version = scorer.version
         if calibrator is None or calibrator.is_identity:
             return decisions
         return [_calibrated(d, params, calibrator) for d in decisions]
 
     def _decide(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
-                vectors: np.ndarray | None) -> list[Decision]:
-        candidates = self.retrieve(texts, index, params.top_k, vectors)
+                vectors: np.ndarray | None, scorer: LearntScorer | None) -> list[Decision]:
+        candidates = self.retrieve(texts, index, params.top_k, vectors, scorer)
         traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
         if params.strategy == "retrieval":
             return [self._retrieval_decision(trace, params) for trace in traces]

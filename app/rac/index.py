@@ -215,6 +215,18 @@ class LabelIndex:
         self._weight = np.maximum(PROFILE_WEIGHT_FLOOR,
                                   PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + self._counts))
 
+    def training_points(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Every labelled vector of the index: (vectors, label ids, how many are reviewed items).
+
+        Each label's profile, the schema's examples and the live exemplars, copied under the lock
+        so a learner can fit on them while exemplars keep arriving."""
+        with self._lock:
+            alive = self._owner != _DEAD
+            vectors = np.concatenate([self._profiles, self._examples[alive]])
+            owners = np.concatenate([np.arange(len(self.labels), dtype=np.int64),
+                                     self._owner[alive]])
+            return vectors, owners, len(self._exemplar_rows)
+
     @property
     def exemplar_count(self) -> int:
         return len(self._exemplar_rows)

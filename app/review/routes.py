@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.deps import Reviewer, RuntimeDep, SessionDep, Viewer
@@ -22,6 +22,7 @@ from app.review.api import (
     UndoOut,
 )
 from app.review.undo import undo_review
+from app.scorer.worker import wake_refitter
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -77,12 +78,14 @@ def queue_out(session: Session, label_schema: LabelSchema,
 
 @router.post("/items/{item_id}/review", response_model=ReviewOut, response_model_by_alias=True)
 def review_item(item_id: str, body: ReviewIn, principal: Reviewer, session: SessionDep,
-                runtime: RuntimeDep) -> ReviewOut:
+                runtime: RuntimeDep, request: Request, background: BackgroundTasks) -> ReviewOut:
     """Record the right label (or null: none of the labels) for an item. The item becomes
-    ground truth and an exemplar of its label at once."""
+    ground truth and an exemplar of its label at once; the learnt scorer is refitted in the
+    background."""
     item = items.get_item(session, principal.project_id, item_id)
     result = service.review(session, runtime, principal, item, body.schema_name, body.label,
                             body.note, body.labels)
+    background.add_task(wake_refitter, request.app)
     return ReviewOut(id=item.external_id, schema_name=result.schema.name,
                      label=result.annotation.label, labels=result.annotation.labels,
                      status="reviewed", reviewer=principal.key_name,

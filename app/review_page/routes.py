@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Header, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -31,6 +31,7 @@ from app.review.routes import queue_out
 from app.review.undo import undo_review
 from app.review_page import auth
 from app.review_page.chart import precision_coverage_chart
+from app.scorer.worker import wake_refitter
 
 HERE = Path(__file__).resolve().parent
 SIGN_IN = "/review/sign-in"
@@ -241,10 +242,11 @@ def claim(body: ClaimIn, principal: PageReviewer, session: SessionDep,
 
 @router.post("/api/review", response_model=CountsOut)
 def review(body: PageReviewIn, principal: PageReviewer, session: SessionDep,
-           runtime: RuntimeDep) -> CountsOut:
+           runtime: RuntimeDep, request: Request, background: BackgroundTasks) -> CountsOut:
     item = items.get_item(session, principal.project_id, body.item)
     result = service.review(session, runtime, principal, item, body.schema_name, body.label,
                             body.note, body.labels)
+    background.add_task(wake_refitter, request.app)
     remaining, reviewed = service.queue_counts(session, result.schema)
     return CountsOut(remaining=remaining, reviewed=reviewed)
 

@@ -1,0 +1,1 @@
+"""The learnt scorer of each schema: versions, background refits."""

@@ -1,0 +1,217 @@
+"""The learnt scorer against today's retrieval rule on Banking77, as reviews accumulate.
+
+Review is simulated as in bench/learning_curve.py: n items per label of the pool (train outside
+the dev split, bench.common) are reviewed, join the label index as exemplars, and the scorer
+(app/rac/scorer.py) is fitted on the index, timed. Each round reports, for retrieval alone and
+retrieval re-ranked by the scorer: accuracy, and with a calibrator fitted on 1,000 dev items (the
+reviews of the calibration, as bench/calibration_eval.py) the test ECE and the precision and
+coverage at the cutoff chosen for precision 0.95.
+
+`--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only).
+`--order` compares review orders: rounds of 77 reviews drawn from the pool either least
+confident first (the review queue's order; the model refitted after every round) or at random
+(same seed), with test accuracy after 385 and 770 reviews.
+
+    python bench/learnt_scorer.py --schema schemas/banking77.yaml --train train.csv \
+        --test test.csv --out bench/results/learnt_scorer.json [--tune | --order] \
+        [--cache-dir DIR]   # keeps the item embeddings between runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.rac.bundled import embedder_model_dir  # noqa: E402
+from app.rac.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from app.rac.engine import ClassifyParams, Decision, Engine  # noqa: E402
+from app.rac.index import LabelIndex  # noqa: E402
+from app.rac.prompts import LabelInfo  # noqa: E402
+from app.rac.scorer import BLEND, C, LearntScorer, fit_scorer  # noqa: E402
+from app.rac.training import LabelledText, select_examples  # noqa: E402
+from bench.calibration_eval import calibrate_and_cut  # noqa: E402
+from bench.common import dev_split, load_labels, load_rows  # noqa: E402
+
+ROUNDS = (0, 1, 2, 5, 10, 20, None)  # None: all of the pool
+RETRIEVAL = ClassifyParams(top_k=5, strategy="retrieval")
+ORDER_BATCH = 77
+ORDER_STOPS = (385, 770)
+
+
+def embed_cached(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+    if cache_dir is None:
+        return embedder.embed(texts)
+    key = hashlib.sha256("\n".join([embedder.model_id, *texts]).encode()).hexdigest()[:16]
+    path = cache_dir / f"vectors-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = embedder.embed(texts)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+class Setup:
+    """The schema, the data and their embeddings, computed once."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.labels: list[LabelInfo] = load_labels(args.schema)
+        self.names = {x.name for x in self.labels}
+        dev, pool = dev_split(load_rows(args.train), self.labels)
+        self.dev, self.pool = dev, pool
+        self.test = load_rows(args.test)
+        self.embedder = SentenceTransformerEmbedder(embedder_model_dir())
+        cache = args.cache_dir
+        self.dev_vectors = embed_cached(self.embedder, [t for t, _ in dev], cache)
+        self.pool_vectors = embed_cached(self.embedder, [t for t, _ in pool], cache)
+        self.test_vectors = embed_cached(self.embedder, [t for t, _ in self.test], cache)
+        self.schema_index = LabelIndex.build(self.labels, self.embedder)
+        self.row_of = {(t, c): i for i, (t, c) in enumerate(pool)}
+        self.engine = Engine(self.embedder, None)
+        # the calibration reviews: 1,000 dev items (as bench/calibration_eval.py)
+        self.cal_rows = sorted(random.Random(0).sample(range(len(dev)), 1000))
+
+    def index_with(self, reviewed: list[int]) -> LabelIndex:
+        base = self.schema_index
+        index = LabelIndex(base.labels, base.model_id, base._profiles, base._profile_hashes,
+                           base._examples, base._owner, base._example_hashes)
+        if reviewed:
+            index.add_exemplars([str(i) for i in reviewed], self.pool_vectors[reviewed],
+                                [self.pool[i][1] for i in reviewed])
+        return index
+
+    def label(self, vectors: np.ndarray, index: LabelIndex,
+              scorer: LearntScorer | None) -> list[Decision]:
+        return self.engine.classify([""] * len(vectors), index, RETRIEVAL, vectors=vectors,
+                                    scorer=scorer)
+
+    def accuracy(self, decisions: list[Decision], rows: list[tuple[str, str]]) -> float:
+        return sum(d.label == g for d, (_, g) in zip(decisions, rows, strict=True)) / len(rows)
+
+
+def measure(s: Setup, index: LabelIndex, scorer: LearntScorer | None) -> dict:
+    """Accuracy, throughput and calibrated coverage on test for one ranking."""
+    started = time.perf_counter()
+    test_decisions = s.label(s.test_vectors, index, scorer)
+    seconds = time.perf_counter() - started
+    dev_rows = [s.dev[i] for i in s.cal_rows]
+    dev_decisions = s.label(s.dev_vectors[s.cal_rows], index, scorer)
+    cut = calibrate_and_cut(dev_decisions, dev_rows, test_decisions, s.test, 0.95)
+    on_test = cut["cutoff_calibrated"]["on_test"]
+    return {"accuracy": s.accuracy(test_decisions, s.test),
+            "items_per_second": len(s.test) / seconds,
+            "ece_calibrated": cut["ece_test"]["calibrated"], "ece_raw": cut["ece_test"]["raw"],
+            "precision_at_cutoff_095": on_test["precision"],
+            "coverage_at_cutoff_095": on_test["coverage"]}
+
+
+def curve(s: Setup) -> dict:
+    out = {}
+    for n in ROUNDS:
+        reviewed = _reviewed(s, n)
+        index = s.index_with(reviewed)
+        scorer = fit_scorer(index, version=1)
+        key = "all" if n is None else str(n)
+        out[key] = {"reviewed": len(reviewed), "refit_seconds": scorer.fit_seconds,
+                    "today": measure(s, index, None), "learnt": measure(s, index, scorer)}
+        print(key, json.dumps(out[key]), flush=True)
+    return out
+
+
+def _reviewed(s: Setup, n: int | None) -> list[int]:
+    if n == 0:
+        return []
+    chosen = select_examples([LabelledText(t, c) for t, c in s.pool], n, 0)
+    return [s.row_of[(r.text, r.label)] for r in chosen]
+
+
+def tune(s: Setup) -> dict:
+    """Dev accuracy over a small grid, at 5, 10 and 20 reviewed per label (train only)."""
+    out: dict = {}
+    for n in (5, 10, 20):
+        index = s.index_with(_reviewed(s, n))
+        row = {"today": s.accuracy(s.label(s.dev_vectors, index, None), s.dev)}
+        for c in (3.0, 10.0, 30.0):
+            fitted = fit_scorer(index, version=1, c=c)
+            for blend in (0.05, 0.1, 0.2):
+                scorer = replace(fitted, blend=blend)
+                row[f"C={c:g} blend={blend:g}"] = s.accuracy(s.label(s.dev_vectors, index,
+                                                                     scorer), s.dev)
+        out[str(n)] = row
+        print(n, json.dumps(row), flush=True)
+    return out
+
+
+def order(s: Setup, seed: int = 0) -> dict:
+    """Queue order (least confident first, refitted after every round) against random order."""
+    out: dict = {}
+    for name in ("queue", "random"):
+        rng = random.Random(seed)
+        reviewed: list[int] = []
+        remaining = list(range(len(s.pool)))
+        rng.shuffle(remaining)  # ties (and the random order) broken by the same seed
+        index, scorer = s.index_with([]), None
+        rows = {}
+        while len(reviewed) < max(ORDER_STOPS):
+            if name == "queue":
+                decisions = s.label(s.pool_vectors[remaining], index, scorer)
+                by_confidence = np.argsort([d.confidence for d in decisions], kind="stable")
+                batch = [remaining[i] for i in by_confidence[:ORDER_BATCH]]
+            else:
+                batch = remaining[:ORDER_BATCH]
+            taken = set(batch)
+            remaining = [i for i in remaining if i not in taken]
+            reviewed += batch
+            index = s.index_with(reviewed)
+            scorer = fit_scorer(index, version=len(reviewed))
+            if len(reviewed) in ORDER_STOPS:
+                rows[str(len(reviewed))] = {
+                    "today": s.accuracy(s.label(s.test_vectors, index, None), s.test),
+                    "learnt": s.accuracy(s.label(s.test_vectors, index, scorer), s.test),
+                    "refit_seconds": scorer.fit_seconds,
+                    "labels_covered": len({s.pool[i][1] for i in reviewed})}
+                print(name, len(reviewed), json.dumps(rows[str(len(reviewed))]), flush=True)
+        out[name] = rows
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--schema", type=Path, required=True)
+    ap.add_argument("--train", type=Path, required=True)
+    ap.add_argument("--test", type=Path, required=True)
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--tune", action="store_true")
+    mode.add_argument("--order", action="store_true")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    s = Setup(args)
+    report: dict = {"scorer": {"C": C, "blend": BLEND}, "test_items": len(s.test)}
+    if args.tune:
+        report["tune_dev"] = tune(s)
+    elif args.order:
+        report["order"] = order(s)
+    else:
+        report["curve"] = curve(s)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The learnt scorer on the bundled embedder: identity without reviews, learns from them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.config import EmbedderSettings
+from app.rac.engine import ClassifyParams, Engine
+from app.rac.index import LabelIndex
+from app.rac.prompts import LabelInfo
+from app.rac.scorer import LearntScorer, fit_scorer
+from app.runtime import make_embedder
+
+RETRIEVAL = ClassifyParams(top_k=3, strategy="retrieval")
+LABELS = [
+    LabelInfo("card_arrival", "The customer is waiting for a new card to arrive.",
+              ("When will my card arrive?",)),
+    LabelInfo("lost_card", "The customer lost their card or it was stolen.",
+              ("I lost my card",)),
+    LabelInfo("refund", "The customer wants money back for a purchase.",
+              ("I want a refund",)),
+]
+# Texts the descriptions place under card_arrival, but that this team labels lost_card.
+REVIEWED_LOST = ["My card never came in the post, it must have gone missing",
+                 "The card you sent me seems to have got lost in the mail",
+                 "The postman lost my new card, it never came",
+                 "My replacement card disappeared somewhere in the post"]
+SIMILAR = "My new card got lost in the post and never came"
+
+
+def embedder():  # type: ignore[no-untyped-def]
+    return make_embedder(EmbedderSettings())
+
+
+def test_without_reviews_the_scorer_is_the_identity_and_ranking_is_unchanged():
+    index = LabelIndex.build(LABELS, embedder())
+    scorer = fit_scorer(index, version=3)
+    assert scorer.is_identity and scorer.version == 3 and not scorer.applies_to(index)
+    engine = Engine(embedder(), None)
+    plain = engine.classify([SIMILAR, "refund please"], index, RETRIEVAL)
+    with_scorer = engine.classify([SIMILAR, "refund please"], index, RETRIEVAL, scorer=scorer)
+    assert [d.trace for d in plain] == [d.trace for d in with_scorer]
+    assert all(d.scorer_version is None for d in with_scorer)
+
+
+def test_reviews_teach_the_head_and_the_engine_ranks_with_it():
+    emb = embedder()
+    index = LabelIndex.build(LABELS, emb)
+    index.add_exemplars([f"r{i}" for i in range(len(REVIEWED_LOST))], emb.embed(REVIEWED_LOST),
+                        ["lost_card"] * len(REVIEWED_LOST))
+    scorer = fit_scorer(index, version=1)
+    assert scorer.applies_to(index) and scorer.n_reviews == 4 and scorer.fit_seconds > 0
+    vector = emb.embed([SIMILAR])
+    logp = scorer.log_proba(vector)[0]
+    assert logp.argmax() == index.label_ids["lost_card"]
+    engine = Engine(emb, None)
+    plain = engine.classify([SIMILAR], index, RETRIEVAL, vectors=vector)[0]
+    learnt = engine.classify([SIMILAR], index, RETRIEVAL, vectors=vector, scorer=scorer)[0]
+    assert learnt.label == "lost_card" and learnt.scorer_version == 1
+    # the head only adds log-probabilities (<= 0): each score is at most retrieval's
+    plain_scores = {s.label: s.retrieval_score for s in plain.trace}
+    assert all(s.retrieval_score <= plain_scores[s.label] + 1e-6 for s in learnt.trace)
+    assert [s.rank for s in learnt.trace] == list(range(len(learnt.trace)))
+
+
+def test_a_stored_scorer_scores_the_same():
+    emb = embedder()
+    index = LabelIndex.build(LABELS, emb)
+    index.add_exemplars(["a"], emb.embed(REVIEWED_LOST[:1]), ["lost_card"])
+    scorer = fit_scorer(index, version=2)
+    back = LearntScorer.from_bytes(scorer.to_bytes(), version=2, blend=scorer.blend,
+                                   n_reviews=scorer.n_reviews)
+    vectors = emb.embed([SIMILAR, "refund"])
+    assert back.label_names == scorer.label_names
+    assert np.allclose(back.log_proba(vectors), scorer.log_proba(vectors))
+
+
+def test_a_scorer_of_other_labels_is_not_used_and_a_refit_covers_the_new_ones():
+    emb = embedder()
+    index = LabelIndex.build(LABELS, emb)
+    index.add_exemplars(["a"], emb.embed(REVIEWED_LOST[:1]), ["lost_card"])
+    old = fit_scorer(index, version=1)
+    changed = [*LABELS, LabelInfo("fees", "The customer asks about a fee.", ())]
+    new_index = LabelIndex.build(changed, emb)
+    new_index.add_exemplars(["a"], emb.embed(REVIEWED_LOST[:1]), ["lost_card"])
+    assert not old.applies_to(new_index)
+    decision = Engine(emb, None).classify(["why was I charged a fee"], new_index, RETRIEVAL,
+                                          scorer=old)[0]
+    assert decision.scorer_version is None
+    fresh = fit_scorer(new_index, version=2)
+    assert fresh.applies_to(new_index) and fresh.weights.shape == (4, emb.dim)
