@@ -67,6 +67,9 @@ def dialect_insert(session: Session) -> Any:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Database errors (and their logs) name the statement but never its parameters: those are
+    # item texts and metadata, which must not end up in log files.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

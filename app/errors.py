@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,37 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("ServiceUnavailable", "the database is busy or unreachable; try again"),
             status_code=503, headers={"Retry-After": "5"})
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            error_body("InternalError", "an unexpected error occurred; it has been logged"),
-            status_code=500,
-        )
+
+
+class UnexpectedErrorMiddleware:
+    """The last resort: an exception no handler knows becomes a logged 500 with the JSON error.
+
+    Here, not in an `Exception` handler: Starlette re-raises after such a handler answers, and
+    uvicorn then closes the connection, so the client's next request on it failed too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:
+            log.error("unhandled error in %s %s: %s", scope.get("method"), scope.get("path"),
+                      type(exc).__name__, exc_info=exc)
+            if started:  # part of a response went out: only closing tells the client
+                raise
+            await JSONResponse(
+                error_body("InternalError", "an unexpected error occurred; it has been logged"),
+                status_code=500)(scope, receive, send)

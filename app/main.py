@@ -30,7 +30,12 @@ from app.db import (
     upgrade_database,
 )
 from app.deps import key_before_body
-from app.errors import ServiceUnavailable, error_body, install_error_handlers
+from app.errors import (
+    ServiceUnavailable,
+    UnexpectedErrorMiddleware,
+    error_body,
+    install_error_handlers,
+)
 from app.exports.routes import router as exports_router
 from app.items.routes import router as items_router
 from app.jobs.dispatch import Dispatcher, OrphanSweeper
@@ -151,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    judges_router, label_studio_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
+    app.add_middleware(UnexpectedErrorMiddleware)  # outermost: it sees what every layer raised
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

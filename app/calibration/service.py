@@ -57,16 +57,32 @@ def refit(session: Session, schema: LabelSchema) -> CalibratorVersion:
     return row
 
 
-def refit_if_due(session: Session, schema: LabelSchema) -> CalibratorVersion | None:
-    """Refit once enough new reviews arrived: the first time at MIN_REVIEWS, then after every
-    10% more (at least 10), so the cost stays small however busy the reviewers are."""
+def _refit_due(session: Session, schema_id: int) -> bool:
     fitted_on = session.scalar(select(CalibratorVersion.n_reviews)
-                               .where(CalibratorVersion.schema_id == schema.id)
+                               .where(CalibratorVersion.schema_id == schema_id)
                                .order_by(CalibratorVersion.version.desc()).limit(1)) or 0
     available = session.scalar(select(func.count()).select_from(ItemState).where(
-        ItemState.schema_id == schema.id, ItemState.status == "reviewed",
+        ItemState.schema_id == schema_id, ItemState.status == "reviewed",
         ItemState.model_label.is_not(None), ItemState.model_annotation_id.is_not(None))) or 0
-    if available < calibration.MIN_REVIEWS or available < fitted_on + max(10, fitted_on // 10):
+    return available >= calibration.MIN_REVIEWS and available >= fitted_on + max(10,
+                                                                                 fitted_on // 10)
+
+
+def refit_if_due(session: Session, schema: LabelSchema) -> CalibratorVersion | None:
+    """Refit once enough new reviews arrived: the first time at MIN_REVIEWS, then after every
+    10% more (at least 10), so the cost stays small however busy the reviewers are.
+
+    Refits of one schema are serialised: two reviews that found a refit due at once both
+    inserted the next version on PostgreSQL (a unique violation: 500, and the review lost).
+    The schema row is locked (FOR NO KEY UPDATE: it does not wait for the key-share locks the
+    reviews' own inserts hold on it) and the question asked again, so the second review sees
+    the first one's calibrator and fits only if still due. SQLite runs one writer at a time.
+    """
+    if not _refit_due(session, schema.id):
+        return None
+    session.execute(select(LabelSchema.id).where(LabelSchema.id == schema.id)
+                    .with_for_update(key_share=True))
+    if not _refit_due(session, schema.id):
         return None
     return refit(session, schema)
 

@@ -49,6 +49,7 @@ def ingest(session: Session, project_id: int, items: Sequence[ItemIn], *,
     ids = [item.id or new_item_id() for item in items]
     hashes = [text_hash(item.text) for item in items]
     conflicts: dict[int, str] = {}
+    inserted = 0
     first_seen: dict[str, int] = {}
     for position, (item_id, digest) in enumerate(zip(ids, hashes, strict=True)):
         if item_id in first_seen:
@@ -72,11 +73,14 @@ def ingest(session: Session, project_id: int, items: Sequence[ItemIn], *,
     if rows:
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
             else sqlite.insert
-        # DO NOTHING: a concurrent request may have stored the same id since we looked.
-        # (No RETURNING: its multi-row INSERTs measured twice as slow on PostgreSQL as the
-        # pipelined executemany plus the one-array lookup below.)
-        session.execute(insert(Item).on_conflict_do_nothing(
-            index_elements=["project_id", "external_id"]), rows)
+        # DO NOTHING: a concurrent request may have stored the same id since we looked. The
+        # rows this insert stored are the ones it returns: 8 concurrent posts of the same 500
+        # ids used to report 4,000 created. (RETURNING measured about twice as slow on
+        # PostgreSQL as a plain executemany, whose rowcount psycopg does not report; a count
+        # that is right is worth it.)
+        inserted = len(session.execute(
+            insert(Item).on_conflict_do_nothing(index_elements=["project_id", "external_id"])
+            .returning(Item.id), rows).all())
         after = repository.stored_by_external_id(session, project_id,
                                                  [r["external_id"] for r in rows])
         raced = _changed_texts(after, {r["external_id"]: r["text_hash"] for r in rows},
@@ -86,7 +90,7 @@ def ingest(session: Session, project_id: int, items: Sequence[ItemIn], *,
     for position, item_id in enumerate(ids):
         if item_id in refused and position not in conflicts:
             conflicts[position] = f"id {item_id!r} exists with a different text"
-    created = len(rows) - len(refused.intersection(r["external_id"] for r in rows))
+    created = inserted
     existing = len(first_seen) - len(refused) - created
     pks = [None if p in conflicts else stored[i][0] for p, i in enumerate(ids)]
     return IngestResult(ids=ids, created=created, existing=existing, item_pks=pks,

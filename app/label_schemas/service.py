@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict
 from app.label_schemas import repository
 from app.label_schemas.format import LabelSchemaDoc
 from app.label_schemas.models import LabelSchema, SchemaVersion
@@ -27,16 +25,7 @@ def push_schema(session: Session, project_id: int, doc: LabelSchemaDoc) -> PushR
     means "what was pushed last".
     """
     digest = doc.content_hash()
-    schema = repository.find_schema(session, project_id, doc.name, for_update=True)
-    if schema is None:
-        schema = LabelSchema(project_id=project_id, name=doc.name, latest_version=0)
-        session.add(schema)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
-            # Another request created the schema first: use theirs.
-            schema = repository.get_schema(session, project_id, doc.name)
+    schema = repository.ensure_schema(session, project_id, doc.name)
     if schema.latest_version:
         latest = repository.get_version(session, schema)
         if latest.content_hash == digest:
@@ -52,12 +41,7 @@ def push_schema(session: Session, project_id: int, doc: LabelSchemaDoc) -> PushR
     )
     session.add(version)
     schema.latest_version = version.version
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"label schema {doc.name!r} was changed by a concurrent push; "
-                       "send it again") from None
+    session.flush()  # the schema row is locked: no concurrent push takes this version number
     return PushResult(schema, version, created=True)
 
 
