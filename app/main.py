@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # directly (the BaseHTTPMiddleware layers would wrap it in an exception group).
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        by_prefix={"/v1/datasets": lambda: dataset_upload.MAX_UPLOAD_BYTES,
-                                  "/review": REVIEW_PAGE_MAX_BODY_BYTES},
+                                  "/review": REVIEW_PAGE_MAX_BODY_BYTES,
+                                  "/review/api/datasets":
+                                      lambda: dataset_upload.MAX_UPLOAD_BYTES},
                        gate=key_before_body)
     _install_metrics(app)
     _refuse_nul_in_urls(app)
