@@ -53,6 +53,11 @@ def export(
         schema_name=label_schema.name, statuses=_statuses(status),
         dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
         if dataset else None)
+    return export_response(request, selection, fmt)
+
+
+def export_response(request: Request, selection: Selection, fmt: str) -> StreamingResponse:
+    """The export streamed as a download (the review page's export links answer with it too)."""
     return StreamingResponse(
         service.stream_export(request.app.state.session_factory, selection, fmt),
         media_type=service.media_type(fmt),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.models import Role
@@ -21,9 +21,9 @@ from app.datasets import service as dataset_service
 from app.datasets.upload import DatasetUpload
 from app.deps import RuntimeDep, SessionDep
 from app.errors import InvalidInput
-from app.exports import service as exports
 from app.exports.formats import FORMATS
 from app.exports.repository import Selection
+from app.exports.routes import export_response
 from app.jobs import repository as jobs
 from app.jobs import routes as job_routes
 from app.jobs import service as job_service
@@ -196,11 +196,7 @@ def export(request: Request, principal: PageUser, session: SessionDep,
         schema_name=label_schema.name, statuses=(status,) if status else (),
         dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
         if dataset else None)
-    return StreamingResponse(
-        exports.stream_export(request.app.state.session_factory, selection, fmt),
-        media_type=exports.media_type(fmt),
-        headers={"Content-Disposition":
-                 f'attachment; filename="{exports.filename(selection, fmt)}"'})
+    return export_response(request, selection, fmt)
 
 
 # --- datasets -----------------------------------------------------------------------------------
