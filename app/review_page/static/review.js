@@ -511,7 +511,11 @@
   el.skip.addEventListener("click", skip);
   el.undo.addEventListener("click", undo);
   el.openSearch.addEventListener("click", openSearch);
-  el.help.addEventListener("close", focusItem);
+  // The close event comes a moment after Esc: a key pressed meanwhile (n: the note) keeps focus.
+  el.help.addEventListener("close", () => {
+    const at = document.activeElement;
+    if (!at || at === document.body || el.help.contains(at)) focusItem();
+  });
   el.undo.disabled = done.length === 0;
 
   refill();
