@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
@@ -12,19 +13,33 @@ PYTEST_ARGS ?=
 # crashes in ggml's AMX matrix kernel on every multi-token prompt (seen with 0.3.36 on this
 # project's 2-core CI machines); a portable build (AVX2, no AMX) works everywhere.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# torch's CPU wheels: the default index would bring a multi-GB CUDA build the service never uses.
+# Empty it where a package mirror serves the CPU build already.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_INSTALL := $(BIN)/python -m pip install --progress-bar off \
+               $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+SOURCES := $(shell find app migrations schemas -type f -not -name '*.pyc' 2>/dev/null)
 
 .PHONY: setup run test lint
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# llama-cpp-python compiles from source on first install (about 5 minutes on 2 cores).
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+
+# make run: the service alone (no test tools), installed as a user would install it.
+# llama-cpp-python compiles from source on first install (about 5 minutes on 2 cores).
+$(RUN_STAMP): pyproject.toml $(SOURCES) | $(BIN)/python
+	$(PIP_INSTALL) .
+	touch $(RUN_STAMP)
+
+# make test: editable, with the dev extra (pytest, Playwright, schemathesis, mypy, datasets).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-run: setup
+run: $(RUN_STAMP)
 	$(BIN)/rac serve --host $(HOST) --port $(PORT)
 
 test: setup

@@ -25,7 +25,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+"""Inside the package, so an installed wheel can migrate: in the checkout `app/migrations` links
+to the top-level `migrations/` folder, and a built wheel holds the files themselves."""
 
 # Portable column types: JSONB and BIGINT on PostgreSQL, JSON and INTEGER (the rowid alias that
 # autoincrements) on SQLite.
