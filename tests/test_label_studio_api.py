@@ -294,3 +294,23 @@ def test_other_events_and_training(client, session_factory):
     r = client.post(f"{URL}/webhook", headers=basic(key),
                     json={"action": "ANNOTATION_CREATED", "project": {"id": 7}})
     assert r.status_code == 422 and "label_config" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("event", [
+    {"project": {"id": 2**64, "label_config": CONFIG}},
+    {"annotation": {"id": 2**63, "task": 1, "result": []}},
+    {"task": {"id": 31, "data": ["not", "an", "object"]}},
+    {"annotation": {"id": 9, "task": 31, "result": [{"type": "choices", "from_name": "intent",
+                                                   "value": ["x"]}]}},
+])
+def test_odd_webhook_payloads_are_4xx_or_ignored(client, session_factory, event):
+    key = new_key(session_factory, "acme", "editor")
+    body = annotation_event("ANNOTATION_CREATED", 9, 31, "money back please", ["refund"])
+    for part, value in event.items():
+        body[part] = {**body[part], **value} if part != "project" else value
+    r = client.post(f"{URL}/webhook", headers=basic(key), json=body)
+    assert r.status_code in (201, 422), r.text
+    deleted = client.post(f"{URL}/webhook", headers=basic(key), json={
+        "action": "ANNOTATIONS_DELETED", "annotations": [{"id": 2**63}],
+        "project": {"id": 7, "label_config": CONFIG}})
+    assert deleted.status_code == 422, deleted.text

@@ -36,7 +36,7 @@ class SetupOut(BaseModel):
 class TaskIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: int
+    id: int = Field(ge=0, le=2**63 - 1)
     data: dict[str, Any]
 
 

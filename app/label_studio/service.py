@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -99,17 +99,26 @@ def model_version(session: Session, runtime: Runtime, connected: Connected,
             f"/calibrator-v{calibrator.version}")
 
 
-def ls_project_id(project: str | int | None) -> int:
+MAX_ID = 2**63 - 1  # Label Studio's ids are 64-bit database keys, and so are the columns here
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
+def ls_project_id(project: object) -> int:
     """Label Studio's project id from `<id>.<timestamp>` (setup, predict) or a bare id."""
     head = str(project if project is not None else "").split(".", 1)[0]
-    if not head.isdigit():
+    if not head.isascii() or not head.isdigit() or int(head) > MAX_ID:
         raise InvalidInput(f"`project` must be '<id>.<timestamp>' as Label Studio sends it; "
-                           f"got {project!r}")
+                           f"got {str(project)[:100]!r}")
     return int(head)
 
 
-def _item_for_task(task_id: int, data: dict[str, Any], config: ChoicesConfig, project: int,
+def _item_for_task(task_id: int, data: object, config: ChoicesConfig, project: int,
                    where: str) -> ItemIn:
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{where}.data must be an object")
     text = data.get(config.data_field)
     if not isinstance(text, str | int | float) or not str(text).strip():
         raise InvalidInput(f"{where}.data.{config.data_field}: the task has no text (the "
@@ -159,10 +168,13 @@ def predict(session: Session, runtime: Runtime, principal: Principal, schema_nam
 def _choices(annotation: dict[str, Any], config: ChoicesConfig) -> list[str]:
     """The labels an annotation chose in the config's `<Choices>` (none: none of these)."""
     chosen: list[str] = []
-    for region in annotation.get("result") or []:
+    regions = annotation.get("result")
+    for region in regions if isinstance(regions, list) else []:
         if (isinstance(region, dict) and region.get("type") == "choices"
-                and region.get("from_name") == config.from_name):
-            chosen += [str(c) for c in (region.get("value") or {}).get("choices") or []]
+                and region.get("from_name") == config.from_name
+                and isinstance(region.get("value"), dict)):
+            picked = region["value"].get("choices")
+            chosen += [str(c) for c in picked] if isinstance(picked, list) else []
     return list(dict.fromkeys(chosen))
 
 
@@ -180,7 +192,7 @@ def _annotator(annotation: dict[str, Any]) -> str:
     who = annotation.get("completed_by")
     if isinstance(who, dict):
         who = who.get("email") or who.get("id")
-    return f"label-studio:user-{who}" if who is not None else "label-studio"
+    return (f"label-studio:user-{who}" if who is not None else "label-studio")[:100]
 
 
 def _record(session: Session, runtime: Runtime, principal: Principal, connected: Connected,
@@ -195,10 +207,9 @@ def _record(session: Session, runtime: Runtime, principal: Principal, connected:
 def _annotation_saved(session: Session, runtime: Runtime, principal: Principal,
                       connected: Connected, project: int, body: WebhookIn) -> dict[str, Any]:
     annotation, task = body.annotation or {}, body.task or {}
-    if not isinstance(annotation.get("id"), int) or not isinstance(task.get("id"), int):
+    if not _is_id(annotation.get("id")) or not _is_id(task.get("id")):
         raise InvalidInput(f"{body.action} needs `annotation.id` and `task.id` (integers)")
-    posted = _item_for_task(task["id"], task.get("data") or {}, connected.config, project,
-                            "task")
+    posted = _item_for_task(task["id"], task.get("data"), connected.config, project, "task")
     item = _store_items(session, principal.project_id, [posted])[0]
     if item is None:
         raise InvalidInput(f"task {task['id']}: its text changed since this service stored it "
@@ -258,7 +269,7 @@ def handle_webhook(session: Session, runtime: Runtime, principal: Principal, sch
     if body.action in ANNOTATION_DELETED:
         deleted = body.annotations if body.annotations is not None else [body.annotation or {}]
         raw = [a.get("id") for a in deleted if isinstance(a, dict)]
-        ids = [i for i in raw if isinstance(i, int)]
+        ids = [i for i in raw if _is_id(i)]
         if not ids or len(ids) != len(deleted):
             raise InvalidInput(f"{body.action} needs the deleted annotations' integer ids")
         links = repository.live_by_ids(session, connected.schema.id, project, ids)
