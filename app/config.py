@@ -59,9 +59,18 @@ class EngineSettings(BaseModel):
     """P(yes) at or above which the judge accepts a candidate label. 0.1 is measured for the
     bundled SmolLM2-135M judge, whose P(yes) stays in 0.11-0.34 (0.5 accepted nothing; see
     docs/results.md); with a strong judge behind the openai backend set about 0.5."""
+    target_precision: float | None = Field(0.95, gt=0.0, lt=1.0)
+    """The precision wanted of the labels accepted without review. The calibrator (fitted on
+    the schema's own examples before any review, on reviews after) turns it into the cutoff;
+    a request that gives a `cutoff` uses that instead. Empty: always use `cutoff`."""
     cutoff: float = Field(0.8, ge=0.0, le=1.0)
-    """Confidence at or above which an accepted label needs no review."""
-    strategy: Literal["sequential", "window"] = "sequential"
+    """Confidence at or above which an accepted label needs no review, when no target
+    precision applies (or the calibrator cannot turn one into a cutoff)."""
+    strategy: Literal["cascade", "sequential", "window", "retrieval"] = "cascade"
+    """`cascade` (retrieval decides what it is sure of, the judge is asked only about the rest
+    and only if it carries information: 0 judge calls with the bundled judge, measured in
+    docs/results.md); `sequential` (the paper: the judge on every item), `window`, or
+    `retrieval` (no judge)."""
 
 
 class JobsSettings(BaseModel):

@@ -7,7 +7,7 @@ process by their configuration, so several apps in one process (tests) share one
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from app.rac.embedder import Embedder, SentenceTransformerEmbedder
 from app.rac.engine import Engine
 from app.rac.index_store import IndexStore
 from app.rac.judge import Judge
+from app.rac.prior import PriorStore
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,6 +75,8 @@ class Runtime:
     judge: Judge
     engine: Engine
     indexes: IndexStore
+    priors: PriorStore = field(default_factory=PriorStore)
+    """Each schema's prior calibrator (from its examples), used until reviews fit one."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -86,6 +89,8 @@ class Runtime:
         """Classification parameters: the request's overrides on top of the configured defaults."""
         defaults = self.settings.engine.model_dump()
         chosen = {k: v for k, v in overrides.items() if v is not None}
+        if "cutoff" in chosen and "target_precision" not in chosen:
+            chosen["target_precision"] = None  # the caller's cutoff wins over the default target
         return ClassifyParams(**{**defaults, **chosen}, multi_label=multi_label)
 
     def judge_for_schema(self, session: Session, schema_id: int) -> Judge:

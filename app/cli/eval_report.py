@@ -57,6 +57,17 @@ def summary(report: dict[str, Any]) -> str:
                  f"{f(m['judge_auc'])}   items/s {f(m['items_per_second'], '.2f')}   "
                  f"latency p50 {f(m['latency_p50_s'], '.4f')} s  p95 "
                  f"{f(m['latency_p95_s'], '.4f')} s")
+    auto = m.get("auto_accepted")
+    if auto:
+        lines.append(f"  auto-accepted {f(auto['share'])} at cutoff {f(auto['cutoff'])} "
+                     f"(target precision {f(auto['target_precision'], '.2f')}): measured "
+                     f"precision {f(auto['precision'])}")
+    oos = m.get("out_of_scope")
+    if oos:
+        lines.append(f"  out of scope ({', '.join(report['out_of_scope_labels'])}): "
+                     f"{oos['rows']} items, accepted {f(oos['accepted_share'])}, to review "
+                     f"{f(oos['needs_review_share'])}, no_match {f(oos['no_match_share'])}; "
+                     f"in-scope coverage at 0.95 {f(oos['in_scope_coverage_at_0.95'])}")
     cache = report.get("judge_cache")
     if cache:
         lines.append(f"  judge cache: {cache['hits']} answers reused, {cache['asked']} asked"

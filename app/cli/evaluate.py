@@ -28,8 +28,19 @@ from app.rac.decision import ClassifyParams, Decision, Strategy
 from app.rac.engine import Engine
 from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
 from app.rac.judges.caching import CachingJudge, unwrapped
+from app.rac.prompts import LabelInfo
 
-METHODS = ("rac", "retrieval", "all-in-prompt")
+METHODS = ("cascade", "rac", "retrieval", "all-in-prompt")
+
+
+def held_out_labels(labels: list[LabelInfo], n: int) -> list[str]:
+    """A fixed, documented out-of-scope choice: every (len // n)-th label in schema order
+    (positions 0, 7, 14, ... for 10 of Banking77's 77), dropped from the schema so their items
+    belong to none of the remaining labels."""
+    if n <= 0:
+        return []
+    step = max(1, len(labels) // n)
+    return [labels[i].name for i in range(0, step * n, step) if i < len(labels)]
 
 
 def _make_judge():  # type: ignore[no-untyped-def]
@@ -48,7 +59,9 @@ def _chunks(n: int, size: int) -> list[range]:
 def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method: str,
              top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
              window: int, limit: int | None, seed: int, batch_size: int,
-             judge_cache: Path | None = None, progress: bool = True) -> dict[str, Any]:
+             judge_cache: Path | None = None, progress: bool = True,
+             target_precision: float | None = 0.95, calibrate: bool = True,
+             out_of_scope: int = 0) -> dict[str, Any]:
     from tqdm import tqdm
 
     from app.config import get_settings
@@ -56,6 +69,8 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     from app.rac.index import LabelIndex
 
     name, multi_label, labels, schema_hash = load_schema(schema)
+    dropped = held_out_labels(labels, out_of_scope)
+    labels = [x for x in labels if x.name not in dropped]
     all_rows = load_rows(data, text_col, label_col)
     rows = sample_rows(all_rows, limit, seed)
     if not rows:
@@ -73,6 +88,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         "data": {"file": data.name, "sha256": file_sha256(data), "rows": len(all_rows),
                  "text_col": text_col, "label_col": label_col},
         "sample": {"limit": limit, "seed": seed, "n": len(rows)},
+        "out_of_scope_labels": dropped,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
     }
@@ -107,15 +123,24 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     else:
         embedder = SentenceTransformerEmbedder(settings.embedder.model_path,
                                                batch_size=settings.embedder.batch_size)
-        judge = _make_judge() if method == "rac" else None
+        judge = _make_judge() if method in ("rac", "cascade") else None
         if judge is not None and judge_cache is not None:
             judge = CachingJudge(judge, judge_cache)
-        chosen: Strategy = "retrieval" if method == "retrieval" else (
-            "window" if strategy == "window" else "sequential")
+        chosen: Strategy = "retrieval" if method == "retrieval" else "cascade" if (
+            method == "cascade") else ("window" if strategy == "window" else "sequential")
         params = ClassifyParams(top_k=top_k, accept_threshold=threshold, cutoff=cutoff,
+                                target_precision=target_precision if calibrate else None,
                                 strategy=chosen, window=window, multi_label=multi_label)
         built = time.perf_counter()
         index = LabelIndex.build(labels, embedder)
+        calibrator = None
+        if calibrate:  # what the service does before any review: the prior from the schema
+            from app.rac.prior import fit_prior
+
+            calibrator = fit_prior(index, top_k, judge if method == "cascade" else None,
+                                   target_precision or 0.95)
+            report["calibrator"] = calibrator.to_json()
+            report["calibrator"].pop("reference")
         setup_seconds = time.perf_counter() - built
         engine = Engine(embedder, judge)
         judge_seconds_before = unwrapped(judge).stats.seconds if judge else 0.0
@@ -127,7 +152,8 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         started = time.perf_counter()
         for chunk in _chunks(len(texts), batch_size):
             t0 = time.perf_counter()
-            decisions.extend(engine.classify([texts[i] for i in chunk], index, params))
+            decisions.extend(engine.classify([texts[i] for i in chunk], index, params,
+                                             calibrator=calibrator))
             per_item = (time.perf_counter() - t0) / len(chunk)
             latencies.extend([per_item] * len(chunk))
             bar.update(len(chunk))
@@ -152,9 +178,50 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     metrics["llm_time_share"] = judge_seconds / seconds if seconds and calls else None
     metrics["status_counts"] = {s: sum(d.status == s for d in decisions)
                                 for s in ("accepted", "needs_review", "no_match")}
+    metrics["auto_accepted"] = _auto_accepted(golds, decisions, {x.name for x in labels})
+    if dropped:
+        metrics["out_of_scope"] = _out_of_scope(golds, decisions, {x.name for x in labels})
     report["metrics"] = metrics
     report["curve"] = _curve(golds, decisions, {x.name for x in labels})
     return report
+
+
+def _auto_accepted(golds: list[str], decisions: list[Decision], names: set[str]
+                   ) -> dict[str, Any]:
+    """The decisions accepted without review at the run's cutoff, and how many are right."""
+    from app.rac.evaluation import is_correct
+
+    accepted = [is_correct(g, d.label, names) for g, d in zip(golds, decisions, strict=True)
+                if d.status == "accepted"]
+    cutoffs = {d.cutoff for d in decisions}
+    return {"share": len(accepted) / len(golds) if golds else 0.0,
+            "precision": sum(accepted) / len(accepted) if accepted else None,
+            "cutoff": cutoffs.pop() if len(cutoffs) == 1 else None,
+            "target_precision": decisions[0].target_precision if decisions else None}
+
+
+def _out_of_scope(golds: list[str], decisions: list[Decision], names: set[str]
+                  ) -> dict[str, Any]:
+    """Items whose gold label was held out of the schema: how many were accepted anyway (each
+    one a wrong label nobody checks), sent to review, or given no label; and the in-scope
+    items' coverage at precision 0.95, to compare with the full schema."""
+    from app.rac.evaluation import coverage_at_precision, is_correct
+
+    oos = [d for g, d in zip(golds, decisions, strict=True) if g not in names]
+    inside = [(g, d) for g, d in zip(golds, decisions, strict=True) if g in names]
+
+    def share(status: str) -> float | None:
+        return sum(d.status == status for d in oos) / len(oos) if oos else None
+
+    correct = [is_correct(g, d.label, names) for g, d in inside]
+    return {"rows": len(oos), "accepted_share": share("accepted"),
+            "needs_review_share": share("needs_review"), "no_match_share": share("no_match"),
+            "in_scope_rows": len(inside),
+            "in_scope_auto_accepted": _auto_accepted([g for g, _ in inside],
+                                                     [d for _, d in inside], names),
+            "in_scope_coverage_at_0.95": coverage_at_precision(
+                correct, [d.label is not None for _, d in inside],
+                [d.confidence for _, d in inside], 0.95)["coverage"]}
 
 
 def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list[list[float]]:
@@ -182,9 +249,11 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
               help="CSV with a text column and a gold label column")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--label-col", default="category", show_default=True)
-@click.option("--method", type=click.Choice(METHODS), default="rac", show_default=True,
-              help="rac: retrieve then judge; retrieval: top retrieved label, no LLM; "
-                   "all-in-prompt: every label in one prompt (the naive baseline)")
+@click.option("--method", type=click.Choice(METHODS), default="cascade", show_default=True,
+              help="cascade: the service default (retrieval, the judge only where it can "
+                   "change the outcome); rac: retrieve then judge every item (--strategy); "
+                   "retrieval: top retrieved label, no LLM; all-in-prompt: every label in one "
+                   "prompt (the naive baseline)")
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--accept-threshold", type=click.FloatRange(0, 1), default=None,
               help="P(yes) to accept a candidate [default: the engine setting]")
@@ -205,16 +274,29 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
 @click.option("--judge-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON file of judge answers to reuse across runs (sweeps); timings of a run "
                    "with cache hits are not meaningful")
+@click.option("--target-precision", type=click.FloatRange(0.5, 0.999), default=0.95,
+              show_default=True, help="precision wanted of auto-accepted labels: the "
+              "calibrator turns it into the cutoff (as the service does)")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="calibrate confidence with the prior fitted on the schema's examples (the "
+                   "service's behaviour before any review); --no-calibrate: raw confidence "
+                   "and --cutoff")
+@click.option("--out-of-scope", type=click.IntRange(0), default=0, show_default=True,
+              help="drop this many labels from the schema (every len/N-th) so their rows "
+                   "are out of scope, and report how they are handled")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str,
                  top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
                  window: int, limit: int | None, seed: int, batch_size: int, out: Path,
-                 plot: Path | None, judge_cache: Path | None, quiet: bool) -> None:
+                 plot: Path | None, judge_cache: Path | None, target_precision: float,
+                 calibrate: bool, out_of_scope: int, quiet: bool) -> None:
     """Evaluate a labelling method on a CSV with gold labels (see docs/results.md)."""
     report = run_eval(schema=schema, data=data, text_col=text_col, label_col=label_col,
                       method=method, top_k=top_k, accept_threshold=accept_threshold,
                       cutoff=cutoff, strategy=strategy, window=window, limit=limit, seed=seed,
-                      batch_size=batch_size, judge_cache=judge_cache, progress=not quiet)
+                      batch_size=batch_size, judge_cache=judge_cache, progress=not quiet,
+                      target_precision=target_precision, calibrate=calibrate,
+                      out_of_scope=out_of_scope)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     if plot is not None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.items.api import ItemId
 from app.validation import NoNul
 
-Strategy = Literal["sequential", "window", "retrieval"]
+Strategy = Literal["cascade", "sequential", "window", "retrieval"]
 StatusFilter = Literal["accepted", "needs_review", "no_match", "reviewed"]
 
 
@@ -43,10 +43,13 @@ class JobCreate(BaseModel):
     cutoff: float | None = Field(None, ge=0, le=1)
     target_precision: float | None = Field(
         None, ge=0.5, le=0.999, description="Instead of a cutoff: the precision wanted; the "
-        "cutoff is chosen from the schema's reviews (as GET /v1/schemas/{name}/cutoff does).")
+        "cutoff is chosen from the schema's reviews when they can support it (as GET "
+        "/v1/schemas/{name}/cutoff does), else by the calibrator (the schema prior before any "
+        "review). Default: the server's target precision (0.95).")
     accept_threshold: float | None = Field(None, ge=0, le=1)
     strategy: Strategy | None = Field(
-        None, description="sequential (the paper), window (same decisions, fewer rounds) or "
+        None, description="cascade (the default: the judge only where it can change the "
+        "outcome), sequential (the paper), window (same decisions, fewer rounds) or "
         "retrieval (no LLM: the most similar label, for a fast first pass).")
 
     @model_validator(mode="after")

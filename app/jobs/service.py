@@ -56,16 +56,14 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     here). Parameters are fixed now, so every chunk of the job decides the same way."""
     schema = schemas.get_schema(session, principal.project_id, body.schema_name)
     version = schemas.get_version(session, schema, body.version)
-    cutoff = body.cutoff
-    if body.target_precision is not None:
-        answer = calibration.cutoff_for(session, schema, body.target_precision)
-        if answer.choice.cutoff is None:
-            raise InvalidInput(f"cannot promise precision {body.target_precision}: "
-                               f"{answer.choice.reason}")
-        cutoff = answer.choice.cutoff
+    cutoff, target = body.cutoff, body.target_precision
+    if target is not None:
+        answer = calibration.cutoff_for(session, schema, target)
+        if answer.choice.cutoff is not None:  # measured on reviews: fixed for the whole job
+            cutoff, target = answer.choice.cutoff, None
     params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
-                            cutoff=cutoff, accept_threshold=body.accept_threshold,
-                            strategy=body.strategy)
+                            cutoff=cutoff, target_precision=target,
+                            accept_threshold=body.accept_threshold, strategy=body.strategy)
     selection = body.model_dump(include={"dataset", "items", "include_reviewed"},
                                 exclude_none=True)
     dataset_id = (datasets.get_dataset(session, principal.project_id, body.dataset).id
@@ -74,7 +72,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
               schema_id=schema.id, schema_version=version.version,
               params={**{k: v for k, v in vars(params).items() if k != "multi_label"},
-                      **({"target_precision": body.target_precision}
+                      **({"requested_target_precision": body.target_precision}
                          if body.target_precision is not None else {})},
               selection=selection, state="queued")
     session.add(job)

@@ -25,13 +25,19 @@ class ClassifyIn(BaseModel):
                                  description="Confidence below which a label needs review.")
     accept_threshold: float | None = Field(None, ge=0, le=1,
                                            description="P(yes) that accepts a candidate.")
-    strategy: Literal["sequential", "window", "retrieval"] | None = Field(
-        None, description="sequential (the paper), window, or retrieval (no LLM).")
+    target_precision: float | None = Field(
+        None, gt=0, lt=1, description="Instead of a cutoff: the precision wanted of accepted "
+        "labels; the schema's calibrator turns it into a cutoff (default: the server's, 0.95).")
+    strategy: Literal["cascade", "sequential", "window", "retrieval"] | None = Field(
+        None, description="cascade (default: the judge only where it can change the outcome), "
+        "sequential (the paper), window, or retrieval (no LLM).")
 
     @model_validator(mode="after")
     def _one_input(self) -> ClassifyIn:
         if (self.text is None) == (self.item_id is None):
             raise ValueError("give exactly one of text or item_id")
+        if self.cutoff is not None and self.target_precision is not None:
+            raise ValueError("give a cutoff or a target_precision, not both")
         if self.text is not None and not self.text.strip():
             raise ValueError("text is blank")
         return self
@@ -54,6 +60,12 @@ class DecisionOut(BaseModel):
     confidence: float
     status: Literal["accepted", "needs_review", "no_match"]
     judge_calls: int
+    cutoff: float | None
+    """The cutoff the status was decided at."""
+    target_precision: float | None
+    """The precision the cutoff was chosen for (null: a fixed cutoff)."""
+    calibrator_version: int | None
+    """0: the prior fitted on the schema's examples; 1 and up: fitted on reviews."""
     model_id: str | None
     prompt_version: str | None
     trace: list[TraceStepOut]

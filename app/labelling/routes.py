@@ -22,7 +22,8 @@ def classify(body: ClassifyIn, principal: Editor, session: SessionDep,
     text = item.text if item is not None else body.text
     assert text is not None
     params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
-                            cutoff=body.cutoff, accept_threshold=body.accept_threshold,
+                            cutoff=body.cutoff, target_precision=body.target_precision,
+                            accept_threshold=body.accept_threshold,
                             strategy=body.strategy)
     decision = service.classify(session, runtime, schema, version, [text], params)[0]
     if item is not None:
@@ -31,7 +32,9 @@ def classify(body: ClassifyIn, principal: Editor, session: SessionDep,
         schema_name=schema.name, schema_version=version.version,
         item_id=item.external_id if item else None, label=decision.label,
         labels=decision.labels, confidence=decision.confidence, status=decision.status,
-        judge_calls=decision.judge_calls, model_id=decision.model_id or None,
+        judge_calls=decision.judge_calls, cutoff=decision.cutoff,
+        target_precision=decision.target_precision,
+        calibrator_version=decision.calibrator_version, model_id=decision.model_id or None,
         prompt_version=decision.prompt_version or None,
         trace=[TraceStepOut(**vars(step)) for step in decision.trace],
         scorer_version=decision.scorer_version)

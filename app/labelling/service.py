@@ -84,6 +84,10 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
     scorer = scorers.current(session, schema.id)
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
              else runtime.judge_for_schema(session, schema.id))
+    if calibrator.is_identity:  # no reviews yet: the prior fitted on the schema's examples
+        calibrator = runtime.priors.get(index, params.top_k,
+                                        judge if params.strategy == "cascade" else None,
+                                        params.target_precision or 0.95)
     decisions = runtime.engine_for(judge).classify(texts, index, runtime.params_for(judge, params),
                                                    vectors=vectors, calibrator=calibrator,
                                                    scorer=scorer)

@@ -55,10 +55,34 @@ class Calibrator:
     """Expected calibration error of raw P(yes) and of this calibrator, on held-out reviews
     (cross-validated when fitted)."""
     meta: dict = field(default_factory=dict)
+    reference: tuple[float, ...] = ()
+    """Held-out calibrated confidences of the decisions it was fitted on (cross-validated):
+    the distribution `cutoff_for_precision` reads a target precision from."""
+    source: str = "reviews"
+    """`reviews` (fitted on a person's decisions) or `schema` (the prior: app/rac/prior.py)."""
 
     @property
     def is_identity(self) -> bool:
         return not self.weights
+
+    @property
+    def judge_weight(self) -> float:
+        """Weight of the judge's P(yes); 0 when the judge was not found to carry information
+        (then asking it cannot change a confidence, and the cascade does not ask)."""
+        return self.weights[0] if self.weights else 0.0
+
+    def cutoff_for_precision(self, target: float) -> float | None:
+        """The lowest cutoff at which the expected precision of the decisions above it (the mean
+        calibrated confidence of `reference` at or above it) reaches `target`; None when no
+        cutoff does. The expected precision is what a calibrated confidence promises."""
+        ref = sorted(self.reference, reverse=True)
+        best, total = None, 0.0
+        for i, conf in enumerate(ref, start=1):
+            total += conf
+            last_of_tie = i == len(ref) or ref[i] != conf
+            if last_of_tie and total / i >= target:
+                best = conf
+        return best
 
     def confidence_for(self, trace: Sequence[TraceStep | dict], label: str) -> float:
         x = features(trace, label)
@@ -77,7 +101,8 @@ class Calibrator:
     @classmethod
     def from_json(cls, data: dict) -> Calibrator:
         return cls(**{**data, "weights": tuple(data["weights"]), "mean": tuple(data["mean"]),
-                      "scale": tuple(data["scale"])})
+                      "scale": tuple(data["scale"]),
+                      "reference": tuple(data.get("reference", ()))})
 
 
 IDENTITY = Calibrator()
@@ -85,26 +110,40 @@ IDENTITY = Calibrator()
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray,
                                                         np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
+    """L2-regularised logistic regression on standardised features (scikit-learn's
+    `LogisticRegression(C=1.0)` objective: intercept not penalised), by Newton's method.
 
+    In numpy rather than scikit-learn: scikit-learn's OpenMP runtime, once loaded, made the
+    llama.cpp judge crash (segmentation fault) in the same process.
+    """
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    model = LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / scale, y)
-    return model.coef_[0], float(model.intercept_[0]), mean, scale
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    penalty = np.eye(z.shape[1])
+    penalty[-1, -1] = 0.0  # the intercept
+    beta = np.zeros(z.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -60, 60)))
+        gradient = z.T @ (p - y) + penalty @ beta
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty + 1e-9 * np.eye(len(beta))
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta[:-1], float(beta[-1]), mean, scale
 
 
-def fit(x: Sequence[Sequence[float]], y: Sequence[bool], version: int,
-        folds: int = 5, seed: int = 0) -> Calibrator:
-    """Fit on reviewed decisions (features, was the model right). Identity if too few."""
-    xs = np.asarray(x, dtype=np.float64).reshape(-1, len(FEATURES))
-    ys = np.asarray(y, dtype=np.int64)
-    raw = np.array([IDENTITY.confidence(row.tolist()) for row in xs])
-    if len(ys) < MIN_REVIEWS or ys.min() == ys.max():
-        return Calibrator(version=version, n_reviews=len(ys),
-                          ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),
-                          meta={"reason": "too few reviews, or only one outcome"})
-    # Cross-validated predictions: the ECE "after" is measured on reviews the fit did not see.
+JUDGE_MIN_ASKED = 20
+"""Fewer decisions with a judge answer than this: the judge's information cannot be measured,
+so it gets no weight."""
+JUDGE_MIN_GAIN = 0.005
+"""Cross-validated log-loss (nats per decision) the judge's P(yes) must save to get a weight: a
+judge at chance (the bundled 135M model, AUC 0.48) saves nothing and only adds noise."""
+
+
+def _held_out(xs: np.ndarray, ys: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Cross-validated predictions: each decision scored by a fit that did not see it."""
     order = np.random.default_rng(seed).permutation(len(ys))
     held_out = np.empty(len(ys))
     for k in range(folds):
@@ -115,11 +154,67 @@ def fit(x: Sequence[Sequence[float]], y: Sequence[bool], version: int,
             continue
         w, b, m, s = _fit_logistic(xs[train], ys[train])
         held_out[test] = 1.0 / (1.0 + np.exp(-((xs[test] - m) / s @ w + b)))
+    return held_out
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def without_judge(xs: np.ndarray) -> np.ndarray:
+    """The same decisions as if the judge had not been asked: its features made constant."""
+    out = xs.copy()
+    out[:, 0], out[:, 1] = 0.5, 0.0
+    return out
+
+
+REFERENCE_SIZE = 2000
+"""Confidences kept for choosing cutoffs: all of them, or this many evenly spaced quantiles."""
+
+
+def _reference(confidences: np.ndarray) -> tuple[float, ...]:
+    values = np.sort(confidences)
+    if len(values) > REFERENCE_SIZE:
+        values = np.quantile(values, np.linspace(0.0, 1.0, REFERENCE_SIZE))
+    return tuple(round(float(p), 4) for p in values)
+
+
+def judge_informative(xs: np.ndarray, ys: np.ndarray, folds: int = 5, seed: int = 0) -> bool:
+    """Does the judge's P(yes) improve held-out predictions of "the label is right"?"""
+    asked = xs[:, 1] > 0
+    if asked.sum() < JUDGE_MIN_ASKED or ys[asked].min() == ys[asked].max():
+        return False
+    with_judge = _log_loss(_held_out(xs, ys, folds, seed), ys)
+    alone = _log_loss(_held_out(without_judge(xs), ys, folds, seed), ys)
+    return alone - with_judge >= JUDGE_MIN_GAIN
+
+
+def fit(x: Sequence[Sequence[float]], y: Sequence[bool], version: int,
+        folds: int = 5, seed: int = 0, source: str = "reviews") -> Calibrator:
+    """Fit on labelled decisions (features, was the model right). Identity if too few. The
+    judge's P(yes) keeps a weight only if it measurably improves held-out predictions."""
+    xs = np.asarray(x, dtype=np.float64).reshape(-1, len(FEATURES))
+    ys = np.asarray(y, dtype=np.int64)
+    raw = np.array([IDENTITY.confidence(row.tolist()) for row in xs])
+    if len(ys) < MIN_REVIEWS or ys.min() == ys.max():
+        return Calibrator(version=version, n_reviews=len(ys), source=source,
+                          ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),
+                          meta={"reason": "too few reviews, or only one outcome"})
+    informative = judge_informative(xs, ys, folds, seed)
+    if not informative:
+        xs = without_judge(xs)
+    # Cross-validated predictions: the ECE "after" is measured on decisions the fit did not see.
+    held_out = _held_out(xs, ys, folds, seed)
     w, b, m, s = _fit_logistic(xs, ys)
+    if not informative:
+        w[0] = w[1] = 0.0  # constant columns: exactly no weight, whatever the solver left
     return Calibrator(version=version, weights=tuple(map(float, w)), bias=b,
                       mean=tuple(map(float, m)), scale=tuple(map(float, s)), n_reviews=len(ys),
                       ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),
-                      ece_after=expected_calibration_error(held_out.tolist(), ys.tolist()))
+                      ece_after=expected_calibration_error(held_out.tolist(), ys.tolist()),
+                      reference=_reference(held_out), source=source,
+                      meta={"judge_informative": informative})
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

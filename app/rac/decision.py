@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-Strategy = Literal["sequential", "window", "retrieval"]
+Strategy = Literal["cascade", "sequential", "window", "retrieval"]
 Status = Literal["accepted", "needs_review", "no_match"]
 
 
@@ -21,8 +21,13 @@ class ClassifyParams:
     """P(yes) at or above which the judge accepts a candidate."""
     cutoff: float = 0.8
     """Confidence at or above which an accepted label needs no review."""
+    target_precision: float | None = None
+    """When set, the calibrator turns it into the cutoff (`Calibrator.cutoff_for_precision`);
+    `cutoff` is then only the fallback for a calibrator that cannot (identity)."""
     strategy: Strategy = "sequential"
-    """`sequential`: one candidate per item per round, stop at the first accept (the paper).
+    """`cascade`: retrieval decides what the calibrator is sure of; the judge is asked only
+    about the others, and only if it carries information (app/rac/cascade.py).
+    `sequential`: one candidate per item per round, stop at the first accept (the paper).
     `window`: `window` candidates per item per round, decided in order (same decisions as
     sequential, fewer rounds, a few more questions). `retrieval`: no judge; the top candidate
     with its retrieval score as confidence (a baseline)."""
@@ -39,6 +44,8 @@ class ClassifyParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if self.target_precision is not None and not 0.0 < self.target_precision < 1.0:
+            raise ValueError("target_precision must be between 0 and 1")
 
 
 @dataclass
@@ -64,9 +71,13 @@ class Decision:
     model_id: str = ""
     prompt_version: str = ""
     calibrator_version: int | None = None
-    """Which calibrator turned the trace into `confidence` (None: raw P(yes))."""
+    """Which calibrator turned the trace into `confidence` (None: raw P(yes); 0: the schema
+    prior, app/rac/prior.py)."""
     scorer_version: int | None = None
     """Which learnt scorer re-ranked the candidates (None: retrieval's ranking alone)."""
+    cutoff: float | None = None
+    """The cutoff the status was decided at (from `target_precision` when one was given)."""
+    target_precision: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.rac.cascade import cascade
 from app.rac.decision import ClassifyParams, Decision, Status, TraceStep
 from app.rac.embedder import Embedder
 from app.rac.index import Candidate, LabelIndex
@@ -54,13 +55,19 @@ class Engine:
         """One decision per text. With a fitted `calibrator`, confidences are the calibrated
         probability that the label is right, and statuses follow from them. With a learnt
         `scorer`, candidates are ranked by it (and each decision records its version)."""
-        decisions = self._decide(texts, index, params, vectors, scorer)
-        if scorer is not None and scorer.applies_to(index):
-            for decision in decisions:
-                decision.scorer_version = scorer.version
-        if calibrator is None or calibrator.is_identity:
-            return decisions
-        return [_calibrated(d, params, calibrator) for d in decisions]
+        params = _with_cutoff(params, calibrator)
+        if params.strategy == "cascade" and not params.multi_label:  # multi-label: ask all
+            candidates = self.retrieve(texts, index, params.top_k, vectors, scorer)
+            decisions = cascade(self, texts, index, candidates, params, calibrator)
+        else:
+            decisions = self._decide(texts, index, params, vectors, scorer)
+            if calibrator is not None and not calibrator.is_identity:
+                decisions = [_calibrated(d, params, calibrator) for d in decisions]
+        for d in decisions:
+            d.cutoff, d.target_precision = params.cutoff, params.target_precision
+            if scorer is not None and scorer.applies_to(index):
+                d.scorer_version = scorer.version
+        return decisions
 
     def _decide(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
                 vectors: np.ndarray | None, scorer: LearntScorer | None) -> list[Decision]:
@@ -140,6 +147,15 @@ class Engine:
         confidence = max(0.0, min(1.0, top.retrieval_score))
         status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
         return Decision(top.label, confidence, status, trace, [top.label])
+
+
+def _with_cutoff(params: ClassifyParams, calibrator: Calibrator | None) -> ClassifyParams:
+    """The cutoff a target precision implies under this calibrator (nothing is accepted when
+    no cutoff reaches it); the given cutoff when there is no target or no calibrator."""
+    if params.target_precision is None or calibrator is None or calibrator.is_identity:
+        return params
+    cutoff = calibrator.cutoff_for_precision(params.target_precision)
+    return replace(params, cutoff=1.0 if cutoff is None else cutoff)
 
 
 def _calibrated(decision: Decision, params: ClassifyParams, calibrator: Calibrator) -> Decision:

@@ -297,6 +297,46 @@ class LabelIndex:
         out[has] = np.maximum.reduceat(sims, starts)
         return out
 
+    def leave_one_out(self, k: int, limit: int | None = None, seed: int = 0
+                      ) -> tuple[list[int], list[list[Candidate]]]:
+        """Each schema example searched as if its own vector were not in the index.
+
+        Returns (example rows, in schema order; top-k candidates per example): labelled
+        decisions made from the schema alone, which the prior calibrator is fitted on
+        (app/rac/prior.py). Scored by the same rule as `search`, exactly over every label (no
+        shortlist), schema examples only; at most `limit` examples (a fixed random sample).
+        """
+        n = self._n_schema_examples
+        rows = np.arange(n)
+        if limit is not None and n > limit:
+            rows = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+        examples = self._examples[:n]
+        owner = self._owner[:n]
+        counts = np.bincount(owner, minlength=len(self.labels)).astype(np.float32)
+        starts = np.searchsorted(owner, np.arange(len(self.labels)))  # owners are grouped
+        out: list[list[Candidate]] = []
+        for block in np.array_split(rows, max(1, len(rows) // 256 + 1)):
+            if not len(block):
+                continue
+            queries = examples[block]
+            prof = queries @ self._profiles.T
+            sims = queries @ examples.T
+            sims[np.arange(len(block)), block] = -np.inf  # the example itself is left out
+            has = counts > 0
+            best = np.full((len(block), len(self.labels)), -np.inf, dtype=np.float32)
+            best[:, has] = np.maximum.reduceat(sims, starts[has], axis=1)
+            own = owner[block]
+            left = counts[None, :].repeat(len(block), axis=0)
+            left[np.arange(len(block)), own] -= 1
+            weight = np.maximum(PROFILE_WEIGHT_FLOOR,
+                                PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + left))
+            total = np.where(left > 0, weight * prof + (1 - weight) * best, prof)
+            top = np.argsort(-total, axis=1, kind="stable")[:, :k]
+            for q in range(len(block)):
+                out.append([Candidate(int(i), self.labels[int(i)].name, rank, float(total[q, i]))
+                            for rank, i in enumerate(top[q])])
+        return rows.tolist(), out
+
     def candidates(self, vectors: np.ndarray, k: int) -> list[list[Candidate]]:
         scores, ids = self.search(vectors, k)
         out = []
