@@ -73,6 +73,12 @@ def main() -> None:
             wall = time.perf_counter() - started
             judge_seconds = judge.stats.seconds - judge_seconds_before
             calls = judge.stats.calls - calls_before
+            exported = client.get("/v1/exports", params={"schema": schema_name,
+                                                         "format": "jsonl"}, headers=headers)
+            decided = [json.loads(line) for line in exported.text.splitlines() if line]
+    gold = {f"b{i}": label for i, (_, label) in enumerate(sample)}
+    accepted = [d for d in decided if d.get("status") == "accepted"]
+    right = sum(d.get("label") == gold.get(d.get("id")) for d in accepted)
     job_wall = state["done"] / state["items_per_second"] if state["items_per_second"] else wall
     report = {
         "items": state["done"], "state": state["state"], "params": state["params"],
@@ -83,6 +89,10 @@ def main() -> None:
         "judge_share_of_wall": round(judge_seconds / job_wall, 4) if job_wall else None,
         "judge_calls_per_second": round(calls / judge_seconds, 3) if judge_seconds else None,
         "counts": state["counts"],
+        "accepted_share": round(len(accepted) / max(1, len(sample)), 4),
+        "accepted_precision": round(right / len(accepted), 4) if accepted else None,
+        "accuracy": round(sum(d.get("label") == gold.get(d.get("id")) for d in decided)
+                          / max(1, len(sample)), 4),
     }
     print()
     print(json.dumps(report, indent=2))

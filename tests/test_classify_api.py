@@ -18,9 +18,29 @@ def editor(client, session_factory) -> dict[str, str]:
     return admin
 
 
+def test_the_default_cascade_decides_from_retrieval_with_a_calibrated_cutoff(client, editor):
+    r = client.post("/v1/classify", json={"schema": "support-demo", "top_k": 3,
+                                          "text": "I was charged twice, refund me"},
+                    headers=editor)
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["label"] == d["trace"][0]["label"] == "billing"
+    # the demo schema has 10 examples, too few for a prior: raw retrieval score, fixed cutoff
+    assert d["judge_calls"] == 0 and all(s["p_yes"] is None for s in d["trace"])
+    assert d["confidence"] == d["trace"][0]["retrieval_score"]
+    assert d["target_precision"] == 0.95 and d["cutoff"] == 0.8
+    assert d["calibrator_version"] is None
+    r = client.post("/v1/classify", json={"schema": "support-demo", "cutoff": 0.1,
+                                          "text": "I was charged twice, refund me"},
+                    headers=editor)
+    assert r.json()["cutoff"] == 0.1 and r.json()["target_precision"] is None
+    assert r.json()["status"] == "accepted"
+
+
 def test_classify_text_returns_a_traced_decision(client, editor):
     text = "I was charged twice this month, I want a refund"
-    r = client.post("/v1/classify", json={"schema": "support-demo", "top_k": 3, "text": text},
+    r = client.post("/v1/classify", json={"schema": "support-demo", "top_k": 3, "text": text,
+                                          "strategy": "sequential"},
                     headers=editor)
     assert r.status_code == 200, r.text
     d = r.json()
@@ -40,7 +60,8 @@ def test_classify_text_returns_a_traced_decision(client, editor):
 
 def test_threshold_zero_accepts_the_top_candidate(client, editor):
     r = client.post("/v1/classify", json={"schema": "support-demo", "accept_threshold": 0.0,
-                                          "cutoff": 0.0, "text": "please add dark mode"},
+                                          "cutoff": 0.0, "text": "please add dark mode",
+                                          "strategy": "sequential"},
                     headers=editor)
     d = r.json()
     assert d["label"] == d["trace"][0]["label"] and d["status"] == "accepted"

@@ -170,7 +170,8 @@ def test_roles_and_isolation(jobs_client, editor, session_factory):
 def test_a_job_with_the_real_judge(jobs_client, editor, session_factory):
     r = jobs_client.post("/v1/jobs", json={"schema": "support-demo",
                                            "items": {"ids": ["it-0", "it-1", "it-2"]},
-                                           "top_k": 2}, headers=editor)
+                                           "top_k": 2, "strategy": "sequential"},
+                         headers=editor)
     done = wait_for(lambda: finished(jobs_client, editor, r.json()["id"]), 300, what="job")
     assert done["state"] == "succeeded" and done["done"] == 3
     assert 1 <= done["judge_calls_per_item"] <= 2

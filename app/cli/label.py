@@ -24,7 +24,7 @@ from app.datasets.readers import FORMATS, detect_format, open_table
 from app.datasets.rows import BadRow, to_item
 from app.items.api import ItemIn
 
-STRATEGIES = ("sequential", "window", "retrieval")
+STRATEGIES = ("cascade", "sequential", "window", "retrieval")
 
 
 @dataclass
@@ -94,6 +94,7 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
     params = ClassifyParams(
         top_k=top_k or defaults.top_k,
         cutoff=defaults.cutoff if cutoff is None else cutoff,
+        target_precision=defaults.target_precision if cutoff is None else None,
         accept_threshold=defaults.accept_threshold if accept_threshold is None
         else accept_threshold,
         strategy=strategy or defaults.strategy,  # type: ignore[arg-type]
@@ -104,6 +105,11 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
     engine = Engine(embedder, judge)
     index = IndexStore(settings.index_dir, embedder).get(f"file-{name}", content_hash,
                                                          lambda: labels)
+    from app.rac.prior import fit_prior
+
+    # No reviews outside the service: the prior from the schema's examples calibrates.
+    calibrator = fit_prior(index, params.top_k, judge if params.strategy == "cascade" else None,
+                           params.target_precision or 0.95)
     run = LabelRun()
     fmt = detect_format(file.name, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +119,8 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
                  desc=name) as bar:
         for chunk in _chunks(_items(source, fmt, text_column, id_column, run), batch_size,
                              limit):
-            decisions = engine.classify([item.text for item in chunk], index, params)
+            decisions = engine.classify([item.text for item in chunk], index, params,
+                                        calibrator=calibrator)
             for item, decision in zip(chunk, decisions, strict=True):
                 sink.write(json.dumps(_output(item, decision, name), ensure_ascii=False) + "\n")
                 run.statuses[decision.status] += 1
