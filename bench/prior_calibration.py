@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli.files import load_rows, load_schema, sample_rows
 from app.rac import calibration
 from app.rac.calibration import features
 from app.rac.embedder import SentenceTransformerEmbedder
 from app.rac.engine import TraceStep
-from app.rac.eval_cli import load_rows, load_schema, sample_rows
 from app.rac.evaluation import coverage_at_precision, expected_calibration_error
 from app.rac.index import LabelIndex
 from app.rac.prior import schema_decisions
