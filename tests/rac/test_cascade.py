@@ -11,7 +11,7 @@ import pytest
 
 from app.cli.files import load_schema
 from app.rac.calibration import Calibrator
-from app.rac.decision import ClassifyParams, TraceStep
+from app.rac.decision import ClassifyParams
 from app.rac.embedder import SentenceTransformerEmbedder
 from app.rac.engine import Engine
 from app.rac.index import LabelIndex
@@ -113,14 +113,13 @@ def test_cascade_never_asks_the_judge_about_a_sure_item(world):
     prior = fit_prior(index, 5, judge, target_precision=0.99)
     assert prior.judge_weight > 0 and prior.meta["judge_informative"]
     judge.asked.clear()
-    params = ClassifyParams(strategy="cascade", target_precision=0.8)
-    decisions = Engine(embedder, judge).classify([t for t, _ in ITEMS], index, params,
-                                                 calibrator=prior)
-    cutoff = decisions[0].cutoff
-    assert cutoff is not None
-    sure = [t for (t, _), d in zip(ITEMS, decisions, strict=True)  # before any judge answer
-            if prior.confidence_for([TraceStep(s.label, s.rank, s.retrieval_score)
-                                     for s in d.trace], d.label) >= cutoff]
+    texts = [t for t, _ in ITEMS]
+    before = Engine(embedder, None).classify(texts, index, ClassifyParams(strategy="retrieval"),
+                                             calibrator=prior)  # confidence without the judge
+    cutoff = sorted(d.confidence for d in before)[len(before) // 2]
+    decisions = Engine(embedder, judge).classify(
+        texts, index, ClassifyParams(strategy="cascade", cutoff=cutoff), calibrator=prior)
+    sure = [t for t, d in zip(texts, before, strict=True) if d.confidence >= cutoff]
     assert sure and len(sure) < len(ITEMS)  # both kinds in the batch
     assert not set(sure) & set(judge.asked)
     assert set(judge.asked) == set(t for t, _ in ITEMS) - set(sure)  # one question per unsure
