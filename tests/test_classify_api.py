@@ -78,7 +78,9 @@ def test_classify_item_stores_an_annotation(client, editor):
     assert len(labels) == 1
     stored = labels[0]
     assert stored["source"] == "model" and stored["status"] == r.json()["status"]
-    assert stored["trace"] == r.json()["trace"] and stored["prompt_version"]
+    assert stored["trace"] == r.json()["trace"]
+    # the default cascade asked no judge here (the demo schema is too small for a prior)
+    assert stored["prompt_version"] == r.json()["prompt_version"] is None
 
 
 def test_a_reviewed_item_is_retrieved_with_its_label_first(client, editor):
