@@ -43,10 +43,7 @@ class Engine:
             vectors = self.embedder.embed(texts)
         if scorer is None or not scorer.applies_to(index):
             return index.candidates(vectors, top_k)
-        from app.rac.scorer import SHORTLIST
-
-        shortlist = index.candidates(vectors, max(top_k, SHORTLIST))
-        return scorer.rerank(shortlist, vectors, top_k)
+        return scorer.rerank(index, vectors, top_k)
 
     def classify(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
                  vectors: np.ndarray | None = None,

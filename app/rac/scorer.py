@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -64,16 +63,23 @@ class LearntScorer:
         logits -= logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
-    def rerank(self, candidates: Sequence[Sequence[Candidate]], vectors: np.ndarray,
-               top_k: int) -> list[list[Candidate]]:
-        """Each item's candidates re-scored with the head and cut to the best `top_k`."""
+    def rerank(self, index: LabelIndex, vectors: np.ndarray, top_k: int
+               ) -> list[list[Candidate]]:
+        """Each item's best `top_k` labels among the index's SHORTLIST, re-scored with the head.
+
+        Vectorised over the index's score arrays: only the kept candidates become objects."""
+        scores, ids = index.search(vectors, max(top_k, SHORTLIST))
         logp = self.log_proba(vectors)
+        valid = ids >= 0
+        blended = np.where(valid, scores + self.blend * np.take_along_axis(
+            logp, np.where(valid, ids, 0), axis=1), -np.inf)
+        order = np.argsort(-blended, axis=1, kind="stable")[:, :top_k]
         out = []
-        for row, cands in zip(logp, candidates, strict=True):
-            scored = sorted(((c.score + self.blend * float(row[c.label_id]), c) for c in cands),
-                            key=lambda pair: -pair[0])[:top_k]
-            out.append([replace(c, rank=rank, score=score)
-                        for rank, (score, c) in enumerate(scored)])
+        for row_ids, row_scores in zip(np.take_along_axis(ids, order, axis=1),
+                                       np.take_along_axis(blended, order, axis=1), strict=True):
+            out.append([Candidate(int(i), index.labels[int(i)].name, rank, float(score))
+                        for rank, (i, score) in enumerate(zip(row_ids, row_scores, strict=True))
+                        if i >= 0])
         return out
 
     # ---- persistence ----------------------------------------------------------------------
