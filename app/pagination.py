@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from app.errors import InvalidInput
+from app.validation import MAX_STORED_BIGINT
 
 T = TypeVar("T")
 
@@ -31,6 +32,6 @@ def decode_cursor(cursor: str | None) -> int | None:
         value = int(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("the cursor is not one this API returned") from None
-    if value < 0:
+    if not 0 <= value <= MAX_STORED_BIGINT:
         raise InvalidInput("the cursor is not one this API returned")
     return value

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from app.validation import NoNul, NoNulDeep
+from app.validation import MAX_METADATA_DEPTH, NoNul, NoNulDeep, json_depth
 
 MAX_ITEMS_PER_REQUEST = 10_000
 MAX_TEXT_CHARS = 20_000
@@ -39,7 +39,15 @@ class ItemIn(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(metadata, ensure_ascii=False, default=str).encode())
+        depth = json_depth(metadata)
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata nests {depth} levels deep; the limit is "
+                             f"{MAX_METADATA_DEPTH}")
+        try:  # NaN and Infinity are not JSON: PostgreSQL refuses them (500 on JSONB)
+            size = len(json.dumps(metadata, ensure_ascii=False, default=str,
+                                  allow_nan=False).encode())
+        except ValueError:
+            raise ValueError("metadata must not contain NaN or Infinity (not JSON)") from None
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}")
         return metadata

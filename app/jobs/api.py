@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.items.api import ItemId
-from app.validation import NoNul
+from app.validation import NoNul, VersionNumber
 
 Strategy = Literal["cascade", "sequential", "window", "retrieval"]
 StatusFilter = Literal["accepted", "needs_review", "no_match", "reviewed"]
@@ -31,7 +31,7 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     schema_name: Annotated[str, NoNul] = Field(alias="schema", min_length=1, max_length=100)
-    version: int | None = Field(None, ge=1, description="Schema version; default the latest.")
+    version: VersionNumber | None = Field(None, description="Schema version; default the latest.")
     dataset: Annotated[str, NoNul] | None = Field(
         None, max_length=40, description="Label the items of this dataset (its id).")
     items: ItemSelection | None = Field(

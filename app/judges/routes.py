@@ -9,6 +9,7 @@ from app.judges.api import JudgeOut, TrainIn
 from app.judges.models import TrainedJudge
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
+from app.validation import VersionInPath
 
 router = APIRouter(prefix="/v1/schemas", tags=["judges"])
 
@@ -49,7 +50,7 @@ def list_judges(name: str, principal: Viewer, session: SessionDep) -> list[Judge
 
 @router.post("/{name}/judges/{version}/activate", response_model=JudgeOut,
              response_model_by_alias=True)
-def activate(name: str, version: int, principal: Admin, session: SessionDep) -> JudgeOut:
+def activate(name: str, version: VersionInPath, principal: Admin, session: SessionDep) -> JudgeOut:
     """Ask this judge (instead of the default one) for the schema's items from now on."""
     schema = schemas.get_schema(session, principal.project_id, name)
     return _out(schema, service.activate(session, schema, version))
@@ -57,7 +58,8 @@ def activate(name: str, version: int, principal: Admin, session: SessionDep) -> 
 
 @router.post("/{name}/judges/{version}/deactivate", response_model=JudgeOut,
              response_model_by_alias=True)
-def deactivate(name: str, version: int, principal: Admin, session: SessionDep) -> JudgeOut:
+def deactivate(name: str, version: VersionInPath, principal: Admin,
+               session: SessionDep) -> JudgeOut:
     """Go back to the default judge for this schema."""
     schema = schemas.get_schema(session, principal.project_id, name)
     return _out(schema, service.deactivate(session, schema, version))

@@ -9,6 +9,7 @@ from app.deps import Admin, SessionDep, Viewer
 from app.label_schemas import repository, service
 from app.label_schemas.api import SchemaListOut, SchemaPushOut, SchemaVersionOut
 from app.label_schemas.format import parse_document, validate_schema_document
+from app.validation import VersionInPath
 
 router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
 
@@ -60,7 +61,7 @@ def get_latest(name: str, principal: Viewer, session: SessionDep) -> SchemaVersi
 
 
 @router.get("/{name}/versions/{version}", response_model=SchemaVersionOut)
-def get_version(name: str, version: int, principal: Viewer,
+def get_version(name: str, version: VersionInPath, principal: Viewer,
                 session: SessionDep) -> SchemaVersionOut:
     """One version of a label schema (versions are immutable)."""
     schema = repository.get_schema(session, principal.project_id, name)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.items.api import MAX_TEXT_CHARS, ItemId
-from app.validation import NoNul
+from app.validation import NoNul, VersionNumber
 
 
 class ClassifyIn(BaseModel):
@@ -15,7 +15,7 @@ class ClassifyIn(BaseModel):
 
     schema_name: Annotated[str, NoNul] = Field(alias="schema", min_length=1, max_length=100,
                              description="Label schema name.")
-    version: int | None = Field(None, ge=1, description="Schema version; default the latest.")
+    version: VersionNumber | None = Field(None, description="Schema version; default the latest.")
     text: Annotated[str, NoNul] | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS,
                              description="A text to classify (nothing is stored).")
     item_id: ItemId | None = Field(None, description="A stored item: the decision is stored "

@@ -32,6 +32,7 @@ from app.review.undo import undo_review
 from app.review_page import auth
 from app.review_page.chart import precision_coverage_chart
 from app.scorer.worker import wake_refitter
+from app.validation import NoNul
 
 HERE = Path(__file__).resolve().parent
 SIGN_IN = "/review/sign-in"
@@ -206,13 +207,15 @@ def dashboard(request: Request, name: str, principal: PageUser, session: Session
 
 # --- the page's API -----------------------------------------------------------------------------
 
-ItemId = Annotated[str, Field(min_length=1, max_length=200)]
+# NoNul: PostgreSQL cannot compare text with U+0000 (a NUL in an id answered 500 there).
+ItemId = Annotated[str, Field(min_length=1, max_length=200), NoNul]
+SchemaNameIn = Annotated[str, Field(min_length=1, max_length=100), NoNul]
 
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_name: str = Field(alias="schema", min_length=1, max_length=100)
+    schema_name: SchemaNameIn = Field(alias="schema")
     limit: int = Field(2, ge=1, le=10)
     exclude: list[ItemId] = Field(default_factory=list, max_length=1000)
     """Items the page skipped or already shows."""
@@ -225,7 +228,7 @@ class PageReviewIn(ReviewIn):
 class ReleaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_name: str = Field(alias="schema", min_length=1, max_length=100)
+    schema_name: SchemaNameIn = Field(alias="schema")
     item: ItemId
 
 
