@@ -19,7 +19,14 @@ def test_one_item_a_list_or_a_batch_object(client, editor):
                        headers=editor)
     assert many.status_code == 201
     ids = many.json()["ids"]
-    assert ids[0] == "b" and ids[1].startswith("itm_")
+    assert ids[0] == "b" and ids[1].startswith("txt_")
+    # Without an id the id comes from the text: posting the same text again is the same item,
+    # and uploading it in a file (which derives ids the same way) too.
+    again = client.post("/v1/items", json=[{"text": "no id"}], headers=editor).json()
+    assert again == {"ids": [ids[1]], "created": 0, "existing": 1}
+    upload = client.post("/v1/datasets", files={"file": ("t.csv", b"text\nno id\n")},
+                         data={"text_column": "text"}, headers=editor)
+    assert upload.status_code == 201 and upload.json()["created"] == 0, upload.text
     batch = client.post("/v1/items", json={"items": [{"id": "c", "text": "y",
                                                       "metadata": {"src": "crm", "n": 3}}]},
                         headers=editor)

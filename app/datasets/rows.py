@@ -8,7 +8,6 @@ again matches the items it created instead of adding copies.
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,15 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.items.api import ItemIn
+from app.items.ids import text_id
 
 
 class BadRow(Exception):
     """The record cannot become an item; the message says why."""
-
-
-def text_id(text: str) -> str:
-    """A stable id for a text: the same text always gets the same id."""
-    return "txt_" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def to_item(values: dict[str, Any], text_column: str, id_column: str | None) -> ItemIn:

@@ -22,7 +22,9 @@ class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: ItemId | None = Field(None, description="Your id for the item (letters, digits, "
-                              "_ . : @ ~ -); the server assigns one if absent. Re-posting an id "
+                              "_ . : @ ~ -); without one it is derived from the text (`txt_` + "
+                              "its SHA-256), so the same text posted twice is one item. "
+                              "Re-posting an id "
                               "with the same text changes nothing; with other text it is a 409.")
     text: Annotated[str, NoNul] = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     metadata: Annotated[dict[str, Any], NoNulDeep] = Field(default_factory=dict,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,15 +14,12 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.items import repository
 from app.items.api import ItemIn
+from app.items.ids import text_id
 from app.items.models import Item
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def new_item_id() -> str:
-    return "itm_" + secrets.token_hex(10)
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ def ingest(session: Session, project_id: int, items: Sequence[ItemIn], *,
     With `skip_conflicts` (file uploads, where one bad row must not sink a million good ones)
     such items are left out and reported in `conflicts`; every other item is stored.
     """
-    ids = [item.id or new_item_id() for item in items]
+    ids = [item.id or text_id(item.text) for item in items]
     hashes = [text_hash(item.text) for item in items]
     conflicts: dict[int, str] = {}
     inserted = 0
