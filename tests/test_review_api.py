@@ -126,7 +126,7 @@ def test_none_of_these_labels(client, seeded):
 @pytest.mark.parametrize(("body", "status", "needle"), [
     ({"label": "not_a_label"}, 422, "not a label"),
     ({"label": "label_0", "schema": "nope"}, 404, "nope"),
-    ({"labl": "typo"}, 422, "label"),
+    ({"labl": "typo"}, 422, "labl"),  # the unknown field is named
     ({"label": 3}, 422, "label"),
 ])
 def test_bad_reviews(client, seeded, body, status, needle):
