@@ -99,6 +99,10 @@ class LabelSchemaDoc(BaseModel):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
+# libyaml's C parser when PyYAML has it (the wheels do): the pure-Python safe loader took 23 s
+# for a 6 MB schema, against 1.6 s for the same document as JSON.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 JSON_TYPES = {"application/json", "text/json"}
 
@@ -115,7 +119,7 @@ def parse_document(body: bytes, content_type: str | None) -> Any:
     try:
         if media in JSON_TYPES:
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if media in JSON_TYPES else "YAML"
         raise BadRequest(f"the body is not valid {kind}: {exc}") from None
