@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.auth.models import ApiKey
 from app.calibration.models import CalibratorVersion
 from app.labelling.models import ItemState
 from tests.helpers import bearer, demo_schema, live_server, new_key, seed_labelled_items
@@ -105,3 +106,32 @@ def test_eight_posts_of_the_same_items_count_each_creation_once(server, session_
     assert {status for status, _ in answers} <= {200, 201}, answers
     assert sum(body["created"] for _, body in answers) == 500
     assert all(body["created"] + body["existing"] == 500 for _, body in answers)
+
+
+def test_a_revoked_key_stops_its_event_stream(settings, session_factory):
+    from app.auth.service import revoke_key
+    from app.main import create_app
+
+    admin = bearer(new_key(session_factory, "acme", "admin"))
+    quiet = settings.model_copy(update={"jobs": settings.jobs.model_copy(
+        update={"inprocess_worker": False})})  # no worker: the job stays queued
+    with live_server(create_app(quiet)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.post("/v1/schemas", json=demo_schema(), headers=admin).status_code == 201
+        http.post("/v1/items", json=[{"id": "a", "text": "hello"}], headers=admin)
+        job = http.post("/v1/jobs", json={"schema": "support", "items": {},
+                                          "strategy": "retrieval"}, headers=admin).json()
+        viewer_key = new_key(session_factory, "acme", "viewer")
+        events = []
+        with http.stream("GET", f"/v1/jobs/{job['id']}/events",
+                         headers=bearer(viewer_key)) as stream:
+            for line in stream.iter_lines():
+                events.append(line)
+                if line == "event: progress":
+                    with session_factory() as session:
+                        project_id = session.scalar(select(ApiKey.project_id).limit(1))
+                        revoke_key(session, project_id, viewer_key[:12])
+                        session.commit()
+                if line.startswith("data:") and "key_revoked" in line:
+                    break
+                assert len(events) < 40, events  # ~15 s of polling at most
+    assert any("key_revoked" in e for e in events)

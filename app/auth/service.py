@@ -77,6 +77,12 @@ def authenticate(session: Session, key: str) -> Principal:
     return Principal(api_key.id, api_key.name, project.id, project.name, api_key.role)
 
 
+def key_is_live(session: Session, key_id: int) -> bool:
+    """The key exists and is not revoked (long requests, e.g. event streams, ask again)."""
+    return session.scalar(select(ApiKey.id).where(ApiKey.id == key_id,
+                                                  ApiKey.revoked_at.is_(None))) is not None
+
+
 def list_keys(session: Session, project_id: int) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).where(ApiKey.project_id == project_id)
                                 .order_by(ApiKey.id)))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.service import Principal
+from app.auth.service import Principal, key_is_live
 from app.deps import Editor, RuntimeDep, SessionDep, Viewer
 from app.jobs import repository, service
 from app.jobs.api import JobCounts, JobCreate, JobOut
@@ -85,14 +85,21 @@ def job_events(job_id: str, principal: Viewer, session: SessionDep, request: Req
 
 async def _events(factory, principal: Principal, job_id: str,  # type: ignore[no-untyped-def]
                   request: Request) -> AsyncIterator[str]:
-    def read() -> JobOut:
+    def read() -> JobOut | None:
+        # The key is checked on every poll, not only when the stream opened: a revoked key's
+        # open stream kept streaming (57 events after the revoke).
         with factory() as session:
+            if not key_is_live(session, principal.key_id):
+                return None
             return job_out(session, repository.get_job(session, principal.project_id, job_id))
 
     last = None
     quiet = 0
     while not await request.is_disconnected():
         out = await run_in_threadpool(read)
+        if out is None:
+            yield f"event: end\ndata: {json.dumps({'state': 'key_revoked'})}\n\n"
+            return
         data = out.model_dump_json(by_alias=True)
         if data != last:
             yield f"event: progress\ndata: {data}\n\n"
