@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import AppError, PayloadTooLarge, error_response
+from app.errors import AppError, PayloadTooLarge, WatchedSend, error_response
 
 Limit = int | Callable[[], int]
 """Bytes, or a function giving them at request time (tests lower a module's limit)."""
@@ -84,19 +84,12 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, counted_receive, watched_send)
+            await self.app(scope, counted_receive, watched)
         except BodyTooLarge as exc:
             # Read outside a route's own error handling (e.g. by a streaming body reader).
-            if started:
+            if watched.started:
                 raise
             await error_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send)
 

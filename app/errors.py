@@ -136,6 +136,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 
+class WatchedSend:
+    """An ASGI `send` that remembers whether the response has started (after that, an error
+    can no longer be answered with a status of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class UnexpectedErrorMiddleware:
     """The last resort: an exception no handler knows becomes a logged 500 with the JSON error.
 
@@ -150,20 +164,13 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, watched_send)
+            await self.app(scope, receive, watched)
         except Exception as exc:
             log.error("unhandled error in %s %s: %s", scope.get("method"), scope.get("path"),
                       type(exc).__name__, exc_info=exc)
-            if started:  # part of a response went out: only closing tells the client
+            if watched.started:  # part of a response went out: only closing tells the client
                 raise
             await JSONResponse(
                 error_body("InternalError", "an unexpected error occurred; it has been logged"),
