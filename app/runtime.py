@@ -1,5 +1,8 @@
 """The engine's heavy objects (embedder, judge, index store), built once per process from settings.
 
+Only heavy objects and their construction live here: no database queries, no feature imports
+(which judge a schema uses is the labelling feature's choice).
+
 The API builds one at start-up; workers and the CLI build their own. Models are cached per
 process by their configuration, so several apps in one process (tests) share one copy.
 """
@@ -7,9 +10,8 @@ process by their configuration, so several apps in one process (tests) share one
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app.config import EmbedderSettings, LLMSettings, Settings
 from app.rac.decision import ClassifyParams
@@ -18,9 +20,6 @@ from app.rac.engine import Engine
 from app.rac.index_store import IndexStore
 from app.rac.judge import Judge
 from app.rac.prior import PriorStore
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 _models: dict[object, object] = {}
 _models_lock = threading.Lock()
@@ -92,26 +91,3 @@ class Runtime:
         if "cutoff" in chosen and "target_precision" not in chosen:
             chosen["target_precision"] = None  # the caller's cutoff wins over the default target
         return ClassifyParams(**{**defaults, **chosen}, multi_label=multi_label)
-
-    def judge_for_schema(self, session: Session, schema_id: int) -> Judge:
-        """The schema's active trained judge (`rac judge train`), else the default judge."""
-        from app.judges.service import active_judge
-
-        trained = active_judge(session, schema_id)
-        if trained is None:
-            return self.judge
-        return make_trained_judge(self.settings.data_dir / trained.path, trained.model_id,
-                                  self.settings.llm)
-
-    def params_for(self, judge: Judge, params: ClassifyParams) -> ClassifyParams:
-        """A trained judge decides at its own accept threshold, unless the caller chose one:
-        the configured default was tuned for the default judge."""
-        from app.rac.trained_prompt import TRAINED_ACCEPT_THRESHOLD
-
-        if judge is self.judge or params.accept_threshold != self.settings.engine.accept_threshold:
-            return params
-        return replace(params, accept_threshold=TRAINED_ACCEPT_THRESHOLD)
-
-    def engine_for(self, judge: Judge) -> Engine:
-        """An engine asking `judge` (the shared engine when it is the default judge)."""
-        return self.engine if judge is self.judge else Engine(self.embedder, judge)

@@ -84,6 +84,7 @@ def test_train_from_reviews_activate_and_classify(client, session_factory):
 
 def test_a_trained_judge_decides_at_its_own_threshold_unless_the_caller_chose(tmp_path):
     from app.config import Settings
+    from app.labelling.service import engine_for, params_for
     from app.rac.engine import Engine
     from app.rac.index_store import IndexStore
     from app.rac.trained_prompt import TRAINED_ACCEPT_THRESHOLD
@@ -95,9 +96,9 @@ def test_a_trained_judge_decides_at_its_own_threshold_unless_the_caller_chose(tm
     runtime = Runtime(settings, embedder, default, Engine(embedder, default),
                       IndexStore(settings.index_dir, embedder))
     configured = runtime.params()
-    assert runtime.params_for(default, configured) == configured
-    assert runtime.params_for(trained, configured).accept_threshold == TRAINED_ACCEPT_THRESHOLD
+    assert params_for(runtime, default, configured) == configured
+    assert params_for(runtime, trained, configured).accept_threshold == TRAINED_ACCEPT_THRESHOLD
     chosen = runtime.params(accept_threshold=0.3)
-    assert runtime.params_for(trained, chosen).accept_threshold == 0.3
-    assert runtime.engine_for(default) is runtime.engine
-    assert runtime.engine_for(trained).judge is trained
+    assert params_for(runtime, trained, chosen).accept_threshold == 0.3
+    assert engine_for(runtime, default) is runtime.engine
+    assert engine_for(runtime, trained).judge is trained

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.review.service import CurvePoint, point_at, precision_coverage
+from app.rac.evaluation import CurvePoint, point_at, precision_coverage_curve
 from app.review_page.chart import precision_coverage_chart
+
+
+def precision_coverage(pairs: list[tuple[float, bool]]) -> list[CurvePoint]:
+    return precision_coverage_curve([c for c, _ in pairs], [ok for _, ok in pairs])
 
 
 def test_empty_input_gives_no_curve():
@@ -25,8 +29,8 @@ def test_one_point_per_threshold_highest_first():
 def test_equal_confidences_enter_together():
     # no cutoff can take one of two items with the same confidence and leave the other
     curve = precision_coverage([(0.8, True), (0.8, False), (0.6, True)])
-    assert curve == [CurvePoint(0.8, pytest.approx(2 / 3), 0.5, 2),
-                     CurvePoint(0.6, 1.0, pytest.approx(2 / 3), 3)]
+    assert curve == [CurvePoint(0.8, pytest.approx(2 / 3), 0.5, 2, 1),
+                     CurvePoint(0.6, 1.0, pytest.approx(2 / 3), 3, 2)]
 
 
 def test_input_order_does_not_matter():

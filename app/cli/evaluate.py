@@ -26,7 +26,7 @@ from app.cli.files import file_sha256, load_rows, load_schema, sample_rows
 from app.errors import InvalidInput
 from app.rac.decision import ClassifyParams, Decision, Strategy
 from app.rac.engine import Engine
-from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate
+from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate, is_correct, labelled_curve
 from app.rac.judges.caching import CachingJudge, unwrapped
 from app.rac.prompts import LabelInfo
 
@@ -227,17 +227,11 @@ def _out_of_scope(golds: list[str], decisions: list[Decision], names: set[str]
 def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list[list[float]]:
     """(coverage, precision) after each distinct confidence, most confident first: the full
     precision-coverage curve, for plotting."""
-    from app.rac.evaluation import is_correct
-
-    items = sorted(((d.confidence, is_correct(g, d.label, names)) for g, d in
-                    zip(golds, decisions, strict=True) if d.label is not None),
-                   key=lambda x: -x[0])
-    out, right, n = [], 0, len(golds)
-    for i, (conf, ok) in enumerate(items):
-        right += ok
-        if i + 1 == len(items) or items[i + 1][0] != conf:
-            out.append([(i + 1) / n, right / (i + 1)])
-    return out
+    curve = labelled_curve([is_correct(g, d.label, names) for g, d in
+                            zip(golds, decisions, strict=True)],
+                           [d.label is not None for d in decisions],
+                           [d.confidence for d in decisions])
+    return [[p.coverage, p.precision] for p in curve]
 
 
 @click.command("eval")

@@ -40,7 +40,7 @@ def judge_train(project: str, schema_name: str, from_reviews: bool, data: Path |
     --from-reviews or --data it learns from the schema's own examples only."""
     from app.cli.files import load_rows
     from app.db import session_scope
-    from app.judges import service
+    from app.judges import repository, service
     from app.label_schemas.repository import get_version
     from app.rac.training import LabelledText
     from app.runtime import Runtime
@@ -60,7 +60,7 @@ def judge_train(project: str, schema_name: str, from_reviews: bool, data: Path |
                 progress=True)
     with session_scope(factory) as session:
         schema = schema_of(session, project, schema_name)
-        row = service.get_judge(session, schema, version)
+        row = repository.get_judge(session, schema, version)
         if row.state != "ready":
             raise CommandFailed(f"training failed: {row.error}")
         if activate:
@@ -80,11 +80,11 @@ def judge_train(project: str, schema_name: str, from_reviews: bool, data: Path |
 def judge_list(project: str, schema_name: str) -> None:
     """The schema's trained judges with their metrics (JSON lines)."""
     from app.db import session_scope
-    from app.judges import service
+    from app.judges import repository
 
     with session_scope(session_factory()) as session:
         schema = schema_of(session, project, schema_name)
-        for row in service.list_judges(session, schema.id):
+        for row in repository.list_judges(session, schema.id):
             click.echo(json.dumps({"version": row.version, "state": row.state,
                                    "active": row.active, "model_id": row.model_id,
                                    "data": row.data, "metrics": row.metrics,

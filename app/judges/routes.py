@@ -4,7 +4,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 
 from app.deps import Admin, SessionDep, Viewer
 from app.errors import Conflict
-from app.judges import service
+from app.judges import repository, service
 from app.judges.api import JudgeOut, TrainIn
 from app.judges.models import TrainedJudge
 from app.label_schemas import repository as schemas
@@ -45,7 +45,7 @@ def train(name: str, body: TrainIn, principal: Admin, session: SessionDep, reque
 def list_judges(name: str, principal: Viewer, session: SessionDep) -> list[JudgeOut]:
     """Every trained judge version of the schema, with what it learnt from and its metrics."""
     schema = schemas.get_schema(session, principal.project_id, name)
-    return [_out(schema, judge) for judge in service.list_judges(session, schema.id)]
+    return [_out(schema, judge) for judge in repository.list_judges(session, schema.id)]
 
 
 @router.post("/{name}/judges/{version}/activate", response_model=JudgeOut,

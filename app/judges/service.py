@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope, utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.items.models import Item
+from app.judges import repository
 from app.judges.models import TrainedJudge
 from app.label_schemas.models import LabelSchema, SchemaVersion
-from app.labelling.models import ItemState
+from app.labelling.service import index_for, labels_of
 from app.rac.trained_prompt import TRAINED_PROMPT_VERSION
 from app.rac.training import LabelledText, TrainConfig, schema_examples, select_examples
 from app.runtime import Runtime
@@ -51,33 +50,13 @@ class TrainOptions:
                            threads=threads)
 
 
-# ---- queries ---------------------------------------------------------------------------------
-def list_judges(session: Session, schema_id: int) -> list[TrainedJudge]:
-    return list(session.scalars(select(TrainedJudge).where(TrainedJudge.schema_id == schema_id)
-                                .order_by(TrainedJudge.version)))
-
-
-def active_judge(session: Session, schema_id: int) -> TrainedJudge | None:
-    return session.scalar(select(TrainedJudge).where(TrainedJudge.schema_id == schema_id,
-                                                     TrainedJudge.active.is_(True)).limit(1))
-
-
-def get_judge(session: Session, schema: LabelSchema, version: int) -> TrainedJudge:
-    found = session.scalar(select(TrainedJudge).where(TrainedJudge.schema_id == schema.id,
-                                                      TrainedJudge.version == version))
-    if found is None:
-        raise NotFound(f"schema {schema.name!r} has no trained judge version {version}")
-    return found
-
-
+# ---- activation ------------------------------------------------------------------------------
 def activate(session: Session, schema: LabelSchema, version: int) -> TrainedJudge:
     """Make `version` the judge the engine asks for this schema (and no other version)."""
-    judge = get_judge(session, schema, version)
+    judge = repository.get_judge(session, schema, version)
     if judge.state != "ready":
         raise Conflict(f"trained judge version {version} is {judge.state}, not ready")
-    session.execute(update(TrainedJudge).where(TrainedJudge.schema_id == schema.id,
-                                               TrainedJudge.id != judge.id)
-                    .values(active=False))
+    repository.deactivate_others(session, schema.id, judge.id)
     judge.active = True
     session.flush()
     return judge
@@ -85,7 +64,7 @@ def activate(session: Session, schema: LabelSchema, version: int) -> TrainedJudg
 
 def deactivate(session: Session, schema: LabelSchema, version: int) -> TrainedJudge:
     """Back to the default judge for this schema."""
-    judge = get_judge(session, schema, version)
+    judge = repository.get_judge(session, schema, version)
     judge.active = False
     session.flush()
     return judge
@@ -93,13 +72,8 @@ def deactivate(session: Session, schema: LabelSchema, version: int) -> TrainedJu
 
 def reviewed_examples(session: Session, schema_id: int) -> list[LabelledText]:
     """The schema's reviewed items with a label: ground truth from people."""
-    rows = session.execute(
-        select(Item.text, ItemState.label)
-        .join(Item, Item.id == ItemState.item_id)
-        .where(ItemState.schema_id == schema_id, ItemState.status == "reviewed",
-               ItemState.label.is_not(None))
-        .order_by(ItemState.id)).all()
-    return [LabelledText(text, str(label)) for text, label in rows]
+    return [LabelledText(text, label)
+            for text, label in repository.reviewed_texts(session, schema_id)]
 
 
 def training_running() -> bool:
@@ -110,23 +84,16 @@ def training_running() -> bool:
 def start(session: Session, schema: LabelSchema, version: SchemaVersion,
           options: TrainOptions, rows: Sequence[LabelledText] = ()) -> TrainedJudge:
     """Check there is something to learn from and add the version's row (state `training`)."""
-    from app.labelling.service import labels_of
-
     labels = labels_of(version)
     if len(labels) < 2:
         raise BadRequest("a judge learns to tell labels apart: the schema needs 2+ labels")
     n_examples = len(schema_examples(labels)) + len(rows)
     if options.from_reviews:
-        n_examples += session.scalar(
-            select(func.count()).select_from(ItemState)
-            .where(ItemState.schema_id == schema.id, ItemState.status == "reviewed",
-                   ItemState.label.is_not(None))) or 0
+        n_examples += repository.count_reviewed(session, schema.id)
     if n_examples == 0:
         raise BadRequest("nothing to train on: the schema has no examples, no reviewed items "
                          "and no data was given")
-    latest = session.scalar(select(func.max(TrainedJudge.version))
-                            .where(TrainedJudge.schema_id == schema.id)) or 0
-    number = latest + 1
+    number = repository.latest_version(session, schema.id) + 1
     path = f"{JUDGES_DIR}/p{schema.project_id}-s{schema.id}/v{number}.gguf"
     judge = TrainedJudge(schema_id=schema.id, version=number, state="training", path=path,
                          model_id=f"trained:{schema.name}-v{number}",
@@ -172,7 +139,6 @@ def run_in_background(factory: sessionmaker[Session], runtime: Runtime, judge_id
 
 def _train(factory: sessionmaker[Session], runtime: Runtime, judge_id: int,
            options: TrainOptions, rows: Sequence[LabelledText], progress: bool) -> None:
-    from app.labelling.service import index_for, labels_of
     from app.rac.training import train_judge
 
     with session_scope(factory) as session:
@@ -181,8 +147,7 @@ def _train(factory: sessionmaker[Session], runtime: Runtime, judge_id: int,
             raise NotFound(f"no trained judge row {judge_id}")
         schema = session.get(LabelSchema, judge.schema_id)
         assert schema is not None
-        version = session.scalar(select(SchemaVersion).where(
-            SchemaVersion.schema_id == schema.id, SchemaVersion.version == judge.schema_version))
+        version = repository.trained_on_version(session, judge)
         assert version is not None
         labels = labels_of(version)
         names = {label.name for label in labels}

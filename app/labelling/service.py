@@ -7,6 +7,7 @@ engine step.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import case, select
@@ -15,13 +16,17 @@ from sqlalchemy.orm import Session
 from app.calibration import service as calibration
 from app.db import dialect_insert, utcnow
 from app.items.models import Item
+from app.judges import repository as judges
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Annotation, Exemplar, ItemState
 from app.metrics import count_decisions
 from app.rac.decision import ClassifyParams, Decision
+from app.rac.engine import Engine
 from app.rac.index import LabelIndex
+from app.rac.judge import Judge
 from app.rac.prompts import LabelInfo
-from app.runtime import Runtime
+from app.rac.trained_prompt import TRAINED_ACCEPT_THRESHOLD
+from app.runtime import Runtime, make_trained_judge
 from app.scorer import repository as scorers
 
 MODEL_SOURCE = "model"
@@ -83,16 +88,39 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
     calibrator = calibration.current(session, schema.id)
     scorer = scorers.current(session, schema.id)
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
-             else runtime.judge_for_schema(session, schema.id))
+             else judge_for_schema(session, runtime, schema.id))
     if calibrator.is_identity:  # no reviews yet: the prior fitted on the schema's examples
         calibrator = runtime.priors.get(index, params.top_k,
                                         judge if params.strategy == "cascade" else None,
                                         params.target_precision or 0.95)
-    decisions = runtime.engine_for(judge).classify(texts, index, runtime.params_for(judge, params),
-                                                   vectors=vectors, calibrator=calibrator,
-                                                   scorer=scorer)
+    decisions = engine_for(runtime, judge).classify(
+        texts, index, params_for(runtime, judge, params), vectors=vectors, calibrator=calibrator,
+        scorer=scorer)
     count_decisions([d.status for d in decisions])
     return decisions
+
+
+def judge_for_schema(session: Session, runtime: Runtime, schema_id: int) -> Judge:
+    """The schema's active trained judge (`rac judge train`), else the default judge."""
+    trained = judges.active_judge(session, schema_id)
+    if trained is None:
+        return runtime.judge
+    return make_trained_judge(runtime.settings.data_dir / trained.path, trained.model_id,
+                              runtime.settings.llm)
+
+
+def params_for(runtime: Runtime, judge: Judge, params: ClassifyParams) -> ClassifyParams:
+    """A trained judge decides at its own accept threshold, unless the caller chose one: the
+    configured default was tuned for the default judge."""
+    if judge is runtime.judge or \
+            params.accept_threshold != runtime.settings.engine.accept_threshold:
+        return params
+    return replace(params, accept_threshold=TRAINED_ACCEPT_THRESHOLD)
+
+
+def engine_for(runtime: Runtime, judge: Judge) -> Engine:
+    """An engine asking `judge` (the shared engine when it is the default judge)."""
+    return runtime.engine if judge is runtime.judge else Engine(runtime.embedder, judge)
 
 
 def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersion,

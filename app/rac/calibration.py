@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from app.rac.decision import TraceStep
-from app.rac.evaluation import expected_calibration_error
+from app.rac.evaluation import expected_calibration_error, precision_coverage_curve
 
 FEATURES = ("p_yes", "asked", "retrieval_score", "margin", "rank")
 MIN_REVIEWS = 30
@@ -249,23 +249,20 @@ def choose_cutoff(confidence: Sequence[float], correct: Sequence[bool], target: 
                   min_support: int = MIN_REVIEWS) -> CutoffChoice:
     """The lowest cutoff (most coverage) whose measured precision reaches `target`, counting
     only cutoffs with at least `min_support` reviewed decisions at or above them."""
-    pairs = sorted(zip(confidence, correct, strict=True), key=lambda p: -p[0])
-    if len(pairs) < min_support:
-        return CutoffChoice(target, None, None, None, len(pairs),
-                            f"only {len(pairs)} reviewed model decisions; at least "
+    if len(confidence) < min_support:
+        return CutoffChoice(target, None, None, None, len(confidence),
+                            f"only {len(confidence)} reviewed model decisions; at least "
                             f"{min_support} are needed to estimate a precision")
     best = None
-    right = 0
-    for i, (conf, ok) in enumerate(pairs, start=1):
-        right += bool(ok)
-        last_of_tie = i == len(pairs) or pairs[i][0] != conf
-        if last_of_tie and i >= min_support and right / i >= target:
-            best = (conf, right, i)
+    for point in precision_coverage_curve(confidence, correct):
+        if point.count >= min_support and point.precision >= target:
+            best = point
     if best is None:
+        pairs = sorted(zip(confidence, correct, strict=True), key=lambda p: -p[0])
         top = sum(bool(ok) for _, ok in pairs[:min_support]) / min_support
         return CutoffChoice(target, None, None, None, 0,
                             f"no cutoff reaches precision {target:.2f} with at least "
                             f"{min_support} reviewed decisions above it (the most confident "
                             f"{min_support} are right {top:.0%} of the time)")
-    conf, right, n = best
-    return CutoffChoice(target, float(conf), right / n, wilson_interval(right, n), n)
+    return CutoffChoice(target, float(best.threshold), best.precision,
+                        wilson_interval(best.correct, best.count), best.count)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.rac.decision import Decision
@@ -66,7 +67,58 @@ def macro_f1(golds: Sequence[str | None], predicted: Sequence[str | None],
         fp = sum(t != cls and p == cls for t, p in zip(targets, predicted, strict=True))
         fn = sum(t == cls and p != cls for t, p in zip(targets, predicted, strict=True))
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / len(scores)
+    # fsum: exact, so the result does not depend on the (hash-seeded) order of the set.
+    return math.fsum(scores) / len(scores)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Label automatically every item the model gave at least `threshold`: `count` items,
+    `correct` of them right; `coverage` = count / all items, `precision` = correct / count."""
+
+    threshold: float
+    coverage: float
+    precision: float
+    count: int
+    correct: int = 0
+
+
+def precision_coverage_curve(confidence: Sequence[float], correct: Sequence[bool],
+                             total: int | None = None) -> list[CurvePoint]:
+    """The precision-coverage curve: one point per distinct confidence, the highest threshold
+    (lowest coverage) first. Items of equal confidence enter together: no cutoff separates them.
+
+    The one place this curve is computed (evaluation, calibration cutoffs, the review dashboard).
+    `total` is what coverage is a share of (default: the items given); pass all items to count
+    items without a label as never covered.
+    """
+    _same_length(confidence, correct)
+    ordered = sorted(zip(confidence, correct, strict=True), key=lambda p: -p[0])
+    n = len(ordered) if total is None else total
+    points: list[CurvePoint] = []
+    right = 0
+    for i, (conf, ok) in enumerate(ordered, start=1):
+        right += bool(ok)
+        if i < len(ordered) and ordered[i][0] == conf:
+            continue  # not the last of a tie
+        points.append(CurvePoint(conf, i / n, right / i, i, right))
+    return points
+
+
+def point_at(curve: Sequence[CurvePoint], cutoff: float) -> CurvePoint | None:
+    """Where a cutoff sits on the curve: the point of the lowest threshold still >= cutoff
+    (None when no item is that confident)."""
+    at = [p for p in curve if p.threshold >= cutoff]
+    return at[-1] if at else None
+
+
+def labelled_curve(correct: Sequence[bool], labelled: Sequence[bool],
+                   confidence: Sequence[float]) -> list[CurvePoint]:
+    """The curve of the items that received a label, coverage a share of all items."""
+    _same_length(correct, labelled, confidence)
+    kept = [(conf, c) for c, lab, conf in zip(correct, labelled, confidence, strict=True) if lab]
+    return precision_coverage_curve([conf for conf, _ in kept], [c for _, c in kept],
+                                    total=len(correct))
 
 
 def precision_coverage(correct: Sequence[bool], labelled: Sequence[bool],
@@ -74,16 +126,14 @@ def precision_coverage(correct: Sequence[bool], labelled: Sequence[bool],
                        ) -> list[dict[str, Any]]:
     """For each cutoff: coverage = share of all items labelled with confidence >= cutoff, and
     precision = share of those that are correct (None when nothing is covered)."""
-    _same_length(correct, labelled, confidence)
-    n = len(correct)
+    curve = labelled_curve(correct, labelled, confidence)
     out = []
     for cutoff in cutoffs:
-        kept = [c for c, lab, conf in zip(correct, labelled, confidence, strict=True)
-                if lab and conf >= cutoff]
+        point = point_at(curve, cutoff)
         out.append({
             "cutoff": cutoff,
-            "coverage": len(kept) / n if n else 0.0,
-            "precision": sum(kept) / len(kept) if kept else None,
+            "coverage": point.coverage if point else 0.0,
+            "precision": point.precision if point else None,
         })
     return out
 
@@ -96,21 +146,10 @@ def coverage_at_precision(correct: Sequence[bool], labelled: Sequence[bool],
     Items of equal confidence cannot be split by a cutoff, so they enter together. Returns the
     coverage (0.0 when no cutoff reaches the target) and the cutoff that gives it (None then).
     """
-    _same_length(correct, labelled, confidence)
-    n = len(correct)
-    items = sorted(((conf, c) for c, lab, conf in zip(correct, labelled, confidence, strict=True)
-                    if lab), key=lambda x: -x[0])
     best: dict[str, float | None] = {"coverage": 0.0, "cutoff": None}
-    kept = right = 0
-    i = 0
-    while i < len(items):
-        conf = items[i][0]
-        while i < len(items) and items[i][0] == conf:
-            kept += 1
-            right += items[i][1]
-            i += 1
-        if right / kept >= target - 1e-12:
-            best = {"coverage": kept / n, "cutoff": conf}
+    for point in labelled_curve(correct, labelled, confidence):
+        if point.precision >= target - 1e-12:
+            best = {"coverage": point.coverage, "cutoff": point.threshold}
     return best
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -23,6 +23,7 @@ from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling import service as labelling
 from app.labelling.models import NEEDS_A_PERSON, Annotation, ItemState
+from app.rac.evaluation import CurvePoint, precision_coverage_curve
 from app.runtime import Runtime
 
 
@@ -249,41 +250,6 @@ def stats(session: Session, schema: LabelSchema, cutoff: float) -> Stats:
         reviewed_at_cutoff=len(confident), per_label=per_label)
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """Auto-label every reviewed item the model gave at least `threshold`: `coverage` is the share
-    of them labelled without a person, `precision` the share of those the person agreed with."""
-
-    threshold: float
-    coverage: float
-    precision: float
-    count: int
-
-
-def precision_coverage(pairs: Iterable[tuple[float, bool]]) -> list[CurvePoint]:
-    """The precision–coverage curve from (model confidence, model was right) pairs, one point per
-    distinct confidence, highest threshold (lowest coverage) first.
-
-    Items with equal confidence enter together: no cutoff can separate them.
-    """
-    ordered = sorted(pairs, key=lambda p: p[0], reverse=True)
-    total = len(ordered)
-    points: list[CurvePoint] = []
-    right = 0
-    for n, (confidence, correct) in enumerate(ordered, start=1):
-        right += bool(correct)
-        if n < total and ordered[n][0] == confidence:
-            continue
-        points.append(CurvePoint(confidence, n / total, right / n, n))
-    return points
-
-
-def point_at(curve: list[CurvePoint], cutoff: float) -> CurvePoint | None:
-    """Where a cutoff sits on the curve: the point of the lowest threshold still >= cutoff."""
-    at = [p for p in curve if p.threshold >= cutoff]
-    return at[-1] if at else None
-
-
 def reviewed_model_labels(session: Session, schema: LabelSchema) -> list[tuple[float, bool]]:
     """(model confidence, model label == reviewed label) for items the model labelled and a
     person then reviewed: the ground truth a precision–coverage curve is drawn from."""
@@ -294,3 +260,9 @@ def reviewed_model_labels(session: Session, schema: LabelSchema) -> list[tuple[f
     ).all()
     return [(confidence, model == person) for confidence, model, person in rows
             if confidence is not None]  # filtered by the query too; this tells the type
+
+
+def reviewed_curve(session: Session, schema: LabelSchema) -> list[CurvePoint]:
+    """The precision-coverage curve of the model's labels that people reviewed."""
+    pairs = reviewed_model_labels(session, schema)
+    return precision_coverage_curve([c for c, _ in pairs], [ok for _, ok in pairs])

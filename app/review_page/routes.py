@@ -25,6 +25,7 @@ from app.deps import RuntimeDep, SessionDep
 from app.errors import Forbidden, Unauthorized
 from app.items import repository as items
 from app.label_schemas import repository as schemas
+from app.rac.evaluation import point_at
 from app.review import service
 from app.review.api import ReviewIn, ReviewItemOut, ReviewQueueOut
 from app.review.routes import queue_out
@@ -196,8 +197,8 @@ def dashboard(request: Request, name: str, principal: PageUser, session: Session
             "error": f"There is no label schema named “{name}” in this project.",
             "remaining": 0, "reviewed": 0}, status_code=404)
     cutoff = runtime.settings.engine.cutoff
-    curve = service.precision_coverage(service.reviewed_model_labels(session, label_schema))
-    at_cutoff = service.point_at(curve, cutoff)
+    curve = service.reviewed_curve(session, label_schema)
+    at_cutoff = point_at(curve, cutoff)
     return _render(request, "dashboard.html", {
         "page": "dashboard", "principal": principal, "schemas": all_schemas, "schema": label_schema,
         "stats": service.stats(session, label_schema, cutoff), "cutoff": cutoff,
