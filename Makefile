@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make run    set everything up (virtualenv, packages, bundled models) and start the service
-#   make test   set up the same way and run the whole test suite
+#   make test   set up the same way and run the whole test suite (what CI runs)
+#   make test-fast  the tests without a real LLM, a server process or a browser
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -20,7 +21,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --progress-bar off \
                $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 SOURCES := $(shell find app migrations schemas -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: setup run test lint
+.PHONY: setup run test test-fast lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ run: $(RUN_STAMP)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check app tests migrations bench

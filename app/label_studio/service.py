@@ -93,7 +93,7 @@ def model_version(session: Session, runtime: Runtime, connected: Connected,
     the embedder alone) and calibrator. Label Studio asks again for tasks whose predictions
     carry another version."""
     model = (f"{runtime.embedder.model_id}:retrieval" if strategy == "retrieval"
-             else runtime.judge_for_schema(session, connected.schema.id).model_id)
+             else labelling.judge_for_schema(session, runtime, connected.schema.id).model_id)
     calibrator = calibration.current(session, connected.schema.id)
     return (f"{connected.schema.name}-v{connected.version.version}/{model}"
             f"/calibrator-v{calibrator.version}")

@@ -28,7 +28,7 @@ from app.label_schemas import repository as schemas
 from app.rac.evaluation import point_at
 from app.review import service
 from app.review.api import ReviewIn, ReviewItemOut, ReviewQueueOut
-from app.review.routes import queue_out
+from app.review.queue import queue_out
 from app.review.undo import undo_review
 from app.review_page import auth
 from app.review_page.chart import precision_coverage_chart
