@@ -33,8 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.rac.bundled import embedder_model_dir  # noqa: E402
+from app.rac.decision import ClassifyParams, Decision  # noqa: E402
 from app.rac.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
-from app.rac.engine import ClassifyParams, Decision, Engine  # noqa: E402
+from app.rac.engine import Engine  # noqa: E402
 from app.rac.index import LabelIndex  # noqa: E402
 from app.rac.prompts import LabelInfo  # noqa: E402
 from app.rac.scorer import BLEND, C, LearntScorer, fit_scorer  # noqa: E402

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from app.config import EmbedderSettings
-from app.rac.engine import ClassifyParams, Engine
+from app.rac.decision import ClassifyParams
+from app.rac.engine import Engine
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
 from app.rac.scorer import LearntScorer, fit_scorer
