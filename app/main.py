@@ -49,6 +49,7 @@ from app.logs import configure_logging
 from app.metrics import REQUEST_SECONDS, observe_judge
 from app.openapi import ErrorBody, build_openapi
 from app.review.routes import router as review_router
+from app.review_page import workbench
 from app.review_page.routes import install as install_review_page
 from app.runtime import Runtime
 from app.scorer.worker import ScorerRefitter
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    judges_router, label_studio_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
+    app.include_router(workbench.router)  # builds on the review page's helpers, so it is mounted after it
     app.add_middleware(UnexpectedErrorMiddleware)  # outermost: it sees what every layer raised
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

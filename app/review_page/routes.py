@@ -70,9 +70,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         https_only=settings.env == "production")
     app.mount("/review/static", StaticFiles(directory=HERE / "static"), name="review_static")
     app.include_router(router)
-    from app.review_page import workbench  # it builds on this module's helpers
-
-    app.include_router(workbench.router)
 
 
 # --- who is signed in ---------------------------------------------------------------------------
