@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    judges_router, label_studio_router):
         app.include_router(router)
     install_review_page(app, settings)  # the review page for people, with its session cookie
-    app.include_router(workbench.router)  # builds on the review page's helpers, so it is mounted after it
+    app.include_router(workbench.router)  # after the review page, whose helpers it uses
     app.add_middleware(UnexpectedErrorMiddleware)  # outermost: it sees what every layer raised
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
