@@ -8,12 +8,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from app.errors import Conflict, install_error_handlers
+from app.errors import Conflict, UnexpectedErrorMiddleware, install_error_handlers
 
 
 def app_raising(exc: Exception) -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
+    # as create_app does: unexpected exceptions are answered by the outermost middleware
+    app.add_middleware(UnexpectedErrorMiddleware)
 
     @app.get("/boom")
     def boom() -> None:
