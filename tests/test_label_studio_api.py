@@ -179,14 +179,20 @@ def test_predict_answers_every_task_in_order_and_stores_them(client, session_fac
                                  if results[0]["result"] else [])
 
 
-def test_predict_with_the_judge_by_default(client, session_factory):
+def test_predict_names_the_judge_and_asks_it_on_the_judge_strategies(client, session_factory):
     key = new_key(session_factory, "acme", "editor")
+    # The default (cascade) asks the judge only where it can change the decision, so the
+    # version names the judge even when this item needed no question.
     r = client.post("/label-studio/intents/predict", headers=basic(key),
                     json=predict_body([task(15, "I want a refund for this purchase")]))
     assert r.status_code == 200, r.text
     (result,) = r.json()["results"]
     assert "llama.cpp:" in result["model_version"]
-    stored = client.get("/v1/items/label-studio-7-15", headers=bearer(key)).json()
+    # sequential (the paper's procedure) always asks: the stored decision carries the judge.
+    r = client.post("/label-studio/intents/strategy/sequential/predict", headers=basic(key),
+                    json=predict_body([task(16, "I want a refund for this purchase")]))
+    assert r.status_code == 200, r.text
+    stored = client.get("/v1/items/label-studio-7-16", headers=bearer(key)).json()
     assert stored["labels"][0]["model_id"].startswith("llama.cpp:")
 
 
