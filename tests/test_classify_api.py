@@ -98,7 +98,9 @@ def test_a_reviewed_item_is_retrieved_with_its_label_first(client, editor):
                                               "accept_threshold": 0.0, "text": text},
                         headers=editor).json()
     assert after["trace"][0]["label"] == last_label
-    assert after["trace"][0]["retrieval_score"] == pytest.approx(1.0, abs=1e-3)
+    # the exemplar matches the text exactly (cosine 1); once the learnt scorer has refitted in
+    # the background its log-probability term (weight 0.1) lowers the blended score a little
+    assert after["trace"][0]["retrieval_score"] > 0.9
 
 
 @pytest.mark.parametrize(("body", "status"), [

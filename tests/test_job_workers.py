@@ -162,8 +162,10 @@ def test_llm_server_down_mid_job_the_job_waits_and_finishes(settings, session_fa
         with TestClient(create_app(llm)) as client:
             headers = bearer(new_key(session_factory, "acme", "admin"))
             post_items_and_schema(client, headers, 24)
+            # sequential: every item asks the judge (the default cascade may ask none)
             job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
-                                                "top_k": 1, "accept_threshold": 0},
+                                                "top_k": 1, "accept_threshold": 0,
+                                                "strategy": "sequential"},
                               headers=headers).json()
             wait_for(lambda: job_state(session_factory, job["id"]).done >= 4, 120,
                      what="the first chunk")
