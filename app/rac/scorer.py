@@ -85,14 +85,16 @@ class LearntScorer:
     # ---- persistence ----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
+        # label names as a fixed-width unicode array: loading then needs no pickle, so a
+        # stored scorer read back from the database can never run code
         np.savez(buffer, weights=self.weights, bias=self.bias,
-                 label_names=np.array(self.label_names, dtype=object))
+                 label_names=np.array(self.label_names, dtype=np.str_))
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, *, version: int, blend: float, n_reviews: int,
                    fit_seconds: float = 0.0) -> LearntScorer:
-        arrays = np.load(io.BytesIO(data), allow_pickle=True)
+        arrays = np.load(io.BytesIO(data), allow_pickle=False)
         return cls(version=version, label_names=tuple(str(x) for x in arrays["label_names"]),
                    weights=arrays["weights"].astype(np.float32),
                    bias=arrays["bias"].astype(np.float32), blend=blend, n_reviews=n_reviews,
