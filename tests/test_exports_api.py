@@ -1,5 +1,5 @@
-"""Exports: JSONL, CSV and Label Studio tasks, streamed page by page; filters; isolation (both
-databases)."""
+"""Exports: JSONL, CSV, Parquet and Label Studio tasks, streamed page by page; filters;
+isolation (both databases). Exports by job (history kept) are in test_exports_by_job.py."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def viewer(client, session_factory) -> dict[str, str]:
 
 def export(client, headers, **params):
     params.setdefault("schema", "support")
+    params = {k: v for k, v in params.items() if v is not None}
     return client.get("/v1/exports", params=params, headers=headers)
 
 
@@ -57,16 +58,19 @@ def test_jsonl_carries_label_status_source_and_metadata(client, viewer):
     assert 'filename="support.jsonl"' in r.headers["content-disposition"]
     rows = {row["id"]: row for row in jsonl(r)}
     assert list(rows) == ["auto", "low", "none", "rev"]  # item order
+    assert r.headers["x-export-decision"] == "latest"
     assert set(rows["auto"]) == {"id", "text", "label", "labels", "confidence", "status",
-                                 "source", "schema", "schema_version", "metadata",
-                                 "annotated_at"}
+                                 "source", "job", "decision", "schema", "schema_version",
+                                 "metadata", "annotated_at"}
     assert rows["auto"] == {**rows["auto"], "text": "fine", "label": "label_0",
                             "labels": ["label_0"], "confidence": 0.95, "status": "accepted",
-                            "source": "model", "schema": "support", "schema_version": 1,
+                            "source": "model", "job": None, "decision": "latest",
+                            "schema": "support", "schema_version": 1,
                             "metadata": {"team": "billing", "n": 3}}
     assert rows["none"]["label"] is None and rows["none"]["labels"] == []
     assert rows["rev"]["label"] == "label_1" and rows["rev"]["status"] == "reviewed"
     assert rows["rev"]["source"] == "alice" and rows["rev"]["confidence"] == 1.0
+    assert rows["rev"]["decision"] == "reviewed"
     assert datetime.fromisoformat(rows["rev"]["annotated_at"]) >= \
         datetime.fromisoformat(rows["auto"]["annotated_at"])
 
@@ -98,6 +102,10 @@ def test_status_filter(client, viewer):
     ({"format": "xlsx"}, 422),
     ({"schema": "nope"}, 404),
     ({"dataset": "ds_nope"}, 404),
+    ({"job": "job_nope"}, 404),
+    ({"decision": "job"}, 422),
+    ({"decision": "newest"}, 422),
+    ({"schema": None}, 422),
 ])
 def test_bad_parameters(client, viewer, params, status):
     r = export(client, viewer, **params)
@@ -105,17 +113,88 @@ def test_bad_parameters(client, viewer, params, status):
     assert set(r.json()) >= {"error", "detail"}
 
 
-def test_csv_has_the_same_columns(client, viewer):
+def test_csv_has_a_column_per_metadata_field_and_readable_labels(client, viewer,
+                                                                 session_factory):
+    with session_factory() as session:
+        session.execute(update(Item).where(Item.external_id == "low")
+                        .values(meta={"team": "sales", "where": {"city": "Oslo"},
+                                      "text": "a field named like a column", "tags": [1, 2]}))
+        session.commit()
     r = export(client, viewer, format="csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert list(rows[0]) == ["id", "text", "label", "labels", "confidence", "status", "source",
-                             "schema", "schema_version", "metadata", "annotated_at"]
+                             "job", "decision", "schema", "schema_version", "annotated_at",
+                             "n", "tags", "team", "metadata.text", "where.city"]
     by_id = {row["id"]: row for row in rows}
-    assert json.loads(by_id["auto"]["metadata"]) == {"team": "billing", "n": 3}
-    assert json.loads(by_id["auto"]["labels"]) == ["label_0"]
+    assert (by_id["auto"]["team"], by_id["auto"]["n"], by_id["auto"]["where.city"]) == \
+        ("billing", "3", "")
+    assert (by_id["low"]["team"], by_id["low"]["where.city"], by_id["low"]["text"],
+            by_id["low"]["metadata.text"], by_id["low"]["tags"]) == \
+        ("sales", "Oslo", "unsure", "a field named like a column", "[1,2]")
+    assert by_id["auto"]["labels"] == "label_0" and by_id["none"]["labels"] == ""
     assert float(by_id["auto"]["confidence"]) == 0.95
     assert by_id["none"]["label"] == "" and by_id["rev"]["source"] == "alice"
+    assert by_id["rev"]["decision"] == "reviewed" and by_id["auto"]["decision"] == "latest"
+
+
+def _load_parquet(content: bytes, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    datasets = pytest.importorskip("datasets")
+    path = tmp_path / "export.parquet"
+    path.write_bytes(content)
+    return datasets.load_dataset("parquet", data_files=str(path), split="train",
+                                 cache_dir=str(tmp_path / "hf-cache"))
+
+
+def test_parquet_loads_with_named_classes_in_hugging_face_datasets(client, viewer, tmp_path,
+                                                                   monkeypatch):
+    r = export(client, viewer, format="parquet")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.apache.parquet"
+    assert 'filename="support.parquet"' in r.headers["content-disposition"]
+    loaded = _load_parquet(r.content, tmp_path, monkeypatch)
+    label = loaded.features["label"]
+    assert type(label).__name__ == "ClassLabel"
+    assert label.names == ["label_0", "label_1", "label_2", "label_3"]
+    assert loaded["id"] == ["auto", "low", "none", "rev"]
+    assert [None if i is None else label.int2str(i) for i in loaded["label"]] == \
+        ["label_0", "label_1", None, "label_1"]
+    assert [[label.int2str(i) for i in x] for x in loaded["labels"]] == \
+        [["label_0"], ["label_1"], [], ["label_1"]]
+    assert loaded["status"] == ["accepted", "needs_review", "no_match", "reviewed"]
+    assert loaded["decision"] == ["latest", "latest", "latest", "reviewed"]
+    assert loaded["source"][3] == "alice" and loaded["confidence"][0] == 0.95
+    assert loaded["team"] == ["billing", None, None, None] and loaded["n"][0] == 3
+    assert loaded[3]["annotated_at"].tzinfo is not None
+    # the file says which schema and which decision
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(io.BytesIO(r.content)).metadata[b"rac"])
+    assert meta == {"schema": "support", "decision": "latest",
+                    "label_names": ["label_0", "label_1", "label_2", "label_3"],
+                    "multi_label": False}
+
+
+def test_parquet_of_a_multi_label_schema_is_a_sequence_of_class_labels(
+        client, session_factory, tmp_path, monkeypatch):
+    seed_labelled_items(session_factory, "multi", demo_schema(n_labels=3, multi_label=True),
+                        [("m1", "one", "label_0", 0.9, "accepted"),
+                         ("m2", "two", "label_1", 0.4, "needs_review")])
+    reviewer = bearer(new_key(session_factory, "multi", "reviewer"))
+    r = client.post("/v1/items/m2/review", json={"labels": ["label_2", "label_0"]},
+                    headers=reviewer)
+    assert r.status_code == 200, r.text
+    viewer = bearer(new_key(session_factory, "multi", "viewer"))
+    loaded = _load_parquet(export(client, viewer, format="parquet").content, tmp_path,
+                           monkeypatch)
+    labels = loaded.features["labels"]
+    inner = getattr(labels, "feature", None)
+    assert type(inner).__name__ == "ClassLabel", labels
+    assert inner.names == ["label_0", "label_1", "label_2"]
+    assert [[inner.int2str(i) for i in x] for x in loaded["labels"]] == \
+        [["label_0"], ["label_2", "label_0"]]
 
 
 def test_label_studio_tasks(client, viewer):
@@ -161,19 +240,33 @@ def test_label_studio_config_fits_the_exported_tasks(client, viewer):
     assert missing.status_code == 404
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "label-studio"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "label-studio"])
 def test_pages_join_into_one_document(client, viewer, monkeypatch, fmt):
     monkeypatch.setattr(exports_service, "PAGE_ROWS", 3)
     r = export(client, viewer, format=fmt)
-    if fmt == "jsonl":
-        ids = [row["id"] for row in jsonl(r)]
-    elif fmt == "csv":
-        ids = [row["id"] for row in csv.DictReader(io.StringIO(r.text))]
-    else:
-        ids = [t["data"]["id"] for t in json.loads(r.text)]
-    assert ids == ["auto", "low", "none", "rev"]
+
+    def ids(response) -> list[str]:  # type: ignore[no-untyped-def]
+        if fmt == "jsonl":
+            return [row["id"] for row in jsonl(response)]
+        if fmt == "csv":
+            return [row["id"] for row in csv.DictReader(io.StringIO(response.text))]
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(response.content)).column("id").to_pylist()
+        return [t["data"]["id"] for t in json.loads(response.text)]
+
+    assert ids(r) == ["auto", "low", "none", "rev"]
     monkeypatch.setattr(exports_service, "PAGE_ROWS", 1)
-    assert export(client, viewer, format=fmt).text == r.text
+    again = export(client, viewer, format=fmt)
+    if fmt == "parquet":  # one row group per page: the same table in more groups
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(io.BytesIO(x.content)) for x in (r, again)]
+        assert tables[0].equals(tables[1])
+        assert pq.ParquetFile(io.BytesIO(again.content)).metadata.num_row_groups == 4
+    else:
+        assert again.text == r.text
 
 
 def test_an_export_larger_than_a_page_streams_every_row_once(client, session_factory):

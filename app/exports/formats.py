@@ -1,7 +1,10 @@
-"""Export formats: each turns pages of export rows into text, a page at a time.
+"""Export formats: each turns pages of export rows into bytes, a page at a time.
 
 - `jsonl`: one JSON object per line (loads with `datasets.load_dataset("json", ...)`, pandas,
-  jq); `csv`: the same columns, lists and metadata as JSON text;
+  jq), metadata as a nested object;
+- `csv`: one column per metadata field (nested fields dotted, `a.b`), `labels` joined with `|`;
+- `parquet`: typed columns, `label` as class indices with the class names in the file's
+  Hugging Face features (see `parquet.py`);
 - `label-studio`: a JSON array of Label Studio tasks to import. The model's label is a
   prediction (`score` = its confidence) for a person to check; a reviewed label is an
   annotation with its reviewer and time (also in the task's `meta`, which Label Studio keeps on
@@ -18,17 +21,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-COLUMNS = ("id", "text", "label", "labels", "confidence", "status", "source", "schema",
-           "schema_version", "metadata", "annotated_at")
+from app.exports.parquet import Parquet
+from app.exports.rows import COLUMNS, ExportInfo, flatten, metadata_value, record
 
-
-def record(row: Any, schema_name: str) -> dict[str, Any]:
-    """One exported item: its current label under the schema and who decided it."""
-    return {"id": row.external_id, "text": row.text, "label": row.label,
-            "labels": list(row.labels or []), "confidence": row.confidence,
-            "status": row.status, "source": row.source, "schema": schema_name,
-            "schema_version": row.schema_version, "metadata": row.meta or {},
-            "annotated_at": row.annotated_at.isoformat()}
+LABELS_SEPARATOR = "|"
 
 
 def _dumps(value: Any) -> str:
@@ -38,63 +34,79 @@ def _dumps(value: Any) -> str:
 class Format(Protocol):
     media_type: str
     extension: str
+    metadata_as_columns: bool
+    """Whether the format needs every metadata field before its first row."""
 
-    def begin(self) -> str: ...
-    def page(self, rows: Sequence[Any]) -> str: ...
-    def end(self) -> str: ...
+    def __init__(self, info: ExportInfo) -> None: ...
+    def begin(self) -> bytes: ...
+    def page(self, rows: Sequence[Any]) -> bytes: ...
+    def end(self) -> bytes: ...
 
 
 class JsonLines:
     media_type = "application/x-ndjson"
     extension = "jsonl"
+    metadata_as_columns = False
 
-    def __init__(self, schema_name: str) -> None:
-        self.schema_name = schema_name
+    def __init__(self, info: ExportInfo) -> None:
+        self.info = info
 
-    def begin(self) -> str:
-        return ""
+    def begin(self) -> bytes:
+        return b""
 
-    def page(self, rows: Sequence[Any]) -> str:
-        return "".join(_dumps(record(r, self.schema_name)) + "\n" for r in rows)
+    def page(self, rows: Sequence[Any]) -> bytes:
+        lines = []
+        for r in rows:
+            rec = record(r, self.info)
+            rec["annotated_at"] = rec["annotated_at"].isoformat()
+            lines.append(_dumps(rec) + "\n")
+        return "".join(lines).encode()
 
-    def end(self) -> str:
-        return ""
+    def end(self) -> bytes:
+        return b""
 
 
 class Csv:
     media_type = "text/csv; charset=utf-8"
     extension = "csv"
+    metadata_as_columns = True
 
-    def __init__(self, schema_name: str) -> None:
-        self.schema_name = schema_name
+    def __init__(self, info: ExportInfo) -> None:
+        self.info = info
+        self.columns = [c for c in COLUMNS if c != "metadata"]
 
-    def _lines(self, rows: list[list[Any]]) -> str:
+    def _lines(self, rows: list[list[Any]]) -> bytes:
         buffer = io.StringIO()
         csv.writer(buffer).writerows(rows)
-        return buffer.getvalue()
+        return buffer.getvalue().encode()
 
-    def begin(self) -> str:
-        return self._lines([list(COLUMNS)])
+    def begin(self) -> bytes:
+        return self._lines([self.columns + [c.name for c in self.info.metadata_columns]])
 
-    def page(self, rows: Sequence[Any]) -> str:
+    def page(self, rows: Sequence[Any]) -> bytes:
         out = []
         for r in rows:
-            rec = record(r, self.schema_name)
-            rec["labels"] = _dumps(rec["labels"])
-            rec["metadata"] = _dumps(rec["metadata"])
-            out.append(["" if rec[c] is None else rec[c] for c in COLUMNS])
+            rec = record(r, self.info)
+            rec["labels"] = LABELS_SEPARATOR.join(rec["labels"])
+            rec["annotated_at"] = rec["annotated_at"].isoformat()
+            flat = flatten(rec["metadata"])
+            line = [rec[c] for c in self.columns]
+            line += [metadata_value(flat, c) for c in self.info.metadata_columns]
+            out.append(["" if v is None else v for v in line])
         return self._lines(out)
 
-    def end(self) -> str:
-        return ""
+    def end(self) -> bytes:
+        return b""
 
 
 class LabelStudio:
     media_type = "application/json"
     extension = "json"
+    metadata_as_columns = False
 
-    def __init__(self, schema_name: str) -> None:
-        self.schema_name = schema_name
+    def __init__(self, info: ExportInfo) -> None:
+        self.info = info
+        self.schema_name = info.schema_name
         self._first = True
 
     @staticmethod
@@ -125,20 +137,20 @@ class LabelStudio:
             task["meta"] = {"reviewed_by": r.source, "reviewed_at": when}
         return task
 
-    def begin(self) -> str:
-        return "["
+    def begin(self) -> bytes:
+        return b"["
 
-    def page(self, rows: Sequence[Any]) -> str:
+    def page(self, rows: Sequence[Any]) -> bytes:
         if not rows:
-            return ""
+            return b""
         text = ",\n".join(_dumps(self.task(r)) for r in rows)
         text = ("\n" if self._first else ",\n") + text
         self._first = False
-        return text
+        return text.encode()
 
-    def end(self) -> str:
-        return "\n]\n" if not self._first else "]\n"
+    def end(self) -> bytes:
+        return b"\n]\n" if not self._first else b"]\n"
 
 
-FORMATS: dict[str, type[JsonLines] | type[Csv] | type[LabelStudio]] = {
-    "jsonl": JsonLines, "csv": Csv, "label-studio": LabelStudio}
+FORMATS: dict[str, type[Format]] = {
+    "jsonl": JsonLines, "csv": Csv, "parquet": Parquet, "label-studio": LabelStudio}

@@ -10,13 +10,16 @@ from app.deps import SessionDep, Viewer
 from app.errors import InvalidInput
 from app.exports import service
 from app.exports.repository import Selection
+from app.jobs import repository as jobs
 from app.label_schemas import repository as schemas
+from app.label_schemas.models import LabelSchema
 from app.label_studio import labeling_config
 from app.labelling.models import STATUSES
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
 _STREAM_TYPES: dict[str, dict] = {"application/x-ndjson": {}, "text/csv": {},
+                                   "application/vnd.apache.parquet": {},
                                    "application/json": {}}
 
 
@@ -32,27 +35,55 @@ def _statuses(value: str | None) -> tuple[str, ...]:
 
 
 @router.get("", response_class=StreamingResponse,
-            responses={200: {"description": "The export, streamed.", "content": _STREAM_TYPES}})
+            responses={200: {"description": "The export, streamed. The header "
+                             "`X-Export-Decision` says which decision it took: `latest` or "
+                             "`job <id>`.", "content": _STREAM_TYPES}})
 def export(
     request: Request,
     principal: Viewer,
     session: SessionDep,
-    schema: str = Query(min_length=1, max_length=100, description="Label schema name."),
+    schema: str | None = Query(None, min_length=1, max_length=100,
+                               description="Label schema name (optional with `job`: the "
+                               "job's schema)."),
     status: str | None = Query(None, max_length=200, description="Only these statuses, "
                                f"comma-separated: {', '.join(STATUSES)}."),
-    fmt: Literal["jsonl", "csv", "label-studio"] = Query(
-        "jsonl", alias="format", description="jsonl, csv (metadata and labels as JSON text) "
-        "or label-studio (a JSON array of tasks with predictions and reviewed annotations)."),
+    fmt: Literal["jsonl", "csv", "parquet", "label-studio"] = Query(
+        "jsonl", alias="format", description="jsonl; csv (a column per metadata field, "
+        "labels joined with `|`); parquet (label as class indices with the class names in the "
+        "file's Hugging Face features: `datasets.load_dataset(\"parquet\", ...)` gives a "
+        "ClassLabel); or label-studio (a JSON array of tasks with predictions and reviewed "
+        "annotations)."),
     dataset: str | None = Query(None, max_length=40, description="Only items of this dataset."),
+    job: str | None = Query(None, max_length=40, description="Only the items this job "
+                            "labelled, with the labels it decided (see `decision`)."),
+    decision: Literal["latest", "job"] | None = Query(
+        None, description="`job`: the labels the job decided (the default with `job`; a "
+        "later job or a review never erases them); `latest`: each item's current label, a "
+        "review winning (the default without `job`)."),
 ) -> StreamingResponse:
-    """Every labelled item of a schema with its current label, confidence, status and who
-    decided (`model` or the reviewer's key name), streamed in item order."""
-    label_schema = schemas.get_schema(session, principal.project_id, schema)
+    """Every labelled item of a schema (or of one job) with its label, confidence, status, who
+    decided (`model` or the reviewer's key name), which job wrote it and which decision the row
+    is (`decision`: `job`, `reviewed` or `latest`), streamed in item order."""
+    chosen_job = jobs.get_job(session, principal.project_id, job) if job else None
+    if decision == "job" and chosen_job is None:
+        raise InvalidInput("decision=job needs job=<job id>")
+    if schema is not None:
+        label_schema = schemas.get_schema(session, principal.project_id, schema)
+    elif chosen_job is not None:
+        label_schema = session.get_one(LabelSchema, chosen_job.schema_id)
+    else:
+        raise InvalidInput("schema is required (or job=<job id>, whose schema is used)")
+    if chosen_job is not None and chosen_job.schema_id != label_schema.id:
+        raise InvalidInput(f"job {chosen_job.external_id!r} labelled another schema, "
+                           f"not {label_schema.name!r}")
     selection = Selection(
         project_id=principal.project_id, schema_id=label_schema.id,
         schema_name=label_schema.name, statuses=_statuses(status),
         dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
-        if dataset else None)
+        if dataset else None,
+        job_id=chosen_job.id if chosen_job else None,
+        job_name=chosen_job.external_id if chosen_job else None,
+        decision=decision or ("job" if chosen_job else "latest"))
     return export_response(request, selection, fmt)
 
 
@@ -62,7 +93,8 @@ def export_response(request: Request, selection: Selection, fmt: str) -> Streami
         service.stream_export(request.app.state.session_factory, selection, fmt),
         media_type=service.media_type(fmt),
         headers={"Content-Disposition":
-                 f'attachment; filename="{service.filename(selection, fmt)}"'})
+                 f'attachment; filename="{service.filename(selection, fmt)}"',
+                 "X-Export-Decision": selection.describes})
 
 
 @router.get("/label-studio-config", response_class=Response,
