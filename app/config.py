@@ -85,6 +85,10 @@ class JobsSettings(BaseModel):
     inprocess_worker: bool = True
     """With RAC_QUEUE=inprocess, run a worker thread inside the API process (else only
     `rac worker` processes run jobs)."""
+    worker_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    """A worker's name, stable across restarts; empty means the host name. A restarted worker
+    takes back at once the chunks its dead previous process still held (instead of waiting out
+    their leases); set it where host names change on restart (containers)."""
     progress_seconds: float = Field(2.0, gt=0, le=600)
     """A worker commits a chunk's labels in slices sized to take about this long, so a job's
     `done` moves every few seconds (one commit per 256-item chunk left it at 0 for 8 minutes

@@ -10,10 +10,12 @@ from app.judges.models import TrainedJudge
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.label_studio.models import LabelStudioAnnotation
 from app.labelling.models import Annotation, Exemplar, ItemState
+from app.review_page.models import PageSession
 from app.scorer.models import ScorerVersion
 
 __all__ = [
     "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
-    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation", "Project",
+    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation", "PageSession",
+    "Project",
     "SchemaVersion", "ScorerVersion", "TrainedJudge",
 ]

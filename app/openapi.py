@@ -57,7 +57,27 @@ _CONFLICTS = {
     ("POST", "/v1/schemas"): "The schema was changed by a concurrent push; push again.",
     ("POST", "/v1/items/{item_id}/review"): "Another reviewer holds the item's lease.",
     ("POST", "/v1/schemas/{name}/judge/train"): "A judge is being trained already.",
+    ("POST", "/v1/jobs"): "The dataset is not complete (still uploading, or its upload failed).",
     ("POST", "/v1/schemas/{name}/judges/{version}/activate"): "That judge is not ready.",
+}
+
+# How one operation's answer feeds the next (OpenAPI links): create -> read -> review -> undo.
+# Documentation for clients, and the paths the stateful fuzz test walks.
+_ITEM_PATH = {"item_id": "$response.body#/id"}
+_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("post", "/v1/items", "201"): {
+        "GetItem": ("get", "/v1/items/{item_id}", {"item_id": "$response.body#/ids/0"}),
+        "ReviewItem": ("post", "/v1/items/{item_id}/review",
+                       {"item_id": "$response.body#/ids/0"}),
+    },
+    ("get", "/v1/items/{item_id}", "200"): {
+        "ReviewItem": ("post", "/v1/items/{item_id}/review", _ITEM_PATH),
+        "ReleaseItem": ("post", "/v1/items/{item_id}/release", _ITEM_PATH),
+    },
+    ("post", "/v1/items/{item_id}/review", "200"): {
+        "UndoReview": ("delete", "/v1/items/{item_id}/review", _ITEM_PATH),
+        "GetItem": ("get", "/v1/items/{item_id}", _ITEM_PATH),
+    },
 }
 
 _NAMED_IN_REQUEST = {"schema", "schema_name", "dataset", "job", "item_id"}
@@ -151,5 +171,18 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for code, description in _error_responses(route, method, operation).items():
                 responses[str(code)] = {"description": description, "content": error_ref}
+    _add_links(schema["paths"])
     app.openapi_schema = schema
     return schema
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    for (method, path, status), links in _LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        for name, (to_method, to_path, parameters) in links.items():
+            target = paths.get(to_path, {}).get(to_method)
+            if target is not None and "operationId" in target:
+                response.setdefault("links", {})[name] = {
+                    "operationId": target["operationId"], "parameters": parameters}

@@ -1,5 +1,6 @@
-"""`rac serve` on the embedded default (SQLite in a fresh directory, bundled models) on a free
-loopback port, with an admin key: what the service benchmarks measure from another process."""
+"""`rac serve` on the embedded default (SQLite in a fresh directory, or a given database; bundled
+models) on a free loopback port, with an admin key: what the service benchmarks measure from
+another process."""
 
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def rac_server(project: str = "bench", start_seconds: float = 180) -> Iterator[tuple[str, str]]:
-    """Yields (base URL, admin key); stops the server on exit."""
+def rac_server(project: str = "bench", start_seconds: float = 180,
+               database_url: str | None = None) -> Iterator[tuple[str, str]]:
+    """Yields (base URL, admin key); stops the server on exit. Without `database_url`, SQLite
+    in the fresh directory; with it, that (empty) database, migrated at start."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "RAC_DATA_DIR": tmp, "RAC_DATABASE_URL": f"sqlite:///{tmp}/rac.db"}
+        env = {**os.environ, "RAC_DATA_DIR": tmp,
+               "RAC_DATABASE_URL": database_url or f"sqlite:///{tmp}/rac.db",
+               "RAC_DB_AUTO_UPGRADE": "true"}
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

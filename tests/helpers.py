@@ -36,6 +36,22 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def page_csrf(client: Any) -> str:
+    """The CSRF token of the review page's sign-in form, as a browser would get it."""
+    import re
+
+    page = client.get("/review/sign-in", follow_redirects=False)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def page_sign_in(client: Any, key: str) -> Any:
+    """Sign in to the review page as its form does (the key and the form's CSRF token)."""
+    return client.post("/review/sign-in", data={"key": key, "csrf": page_csrf(client)},
+                       follow_redirects=False)
+
+
 def demo_schema(name: str = "support", n_labels: int = 3, **overrides: object) -> dict:
     doc: dict = {
         "name": name,

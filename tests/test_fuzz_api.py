@@ -51,3 +51,78 @@ def test_no_operation_answers_5xx(client, session_factory):
     print(f"fuzzed {len(operations)} operations, {sum(statuses.values())} requests: "
           f"{dict(sorted(statuses.items()))}")
     assert not failures, "\n".join(failures[:20])
+
+
+# --- deep, huge and odd JSON bodies -------------------------------------------------------------
+
+# Every operation that reads a JSON body, with a path that exists once `_seed` has run.
+JSON_BODY_PATHS = [
+    ("POST", "/v1/items"), ("POST", "/v1/classify"), ("POST", "/v1/schemas"),
+    ("POST", "/v1/items/a/review"), ("POST", "/v1/jobs"), ("POST", "/v1/keys"),
+    ("POST", "/v1/schemas/support-demo/calibration"),
+]
+
+
+def _nested(depth: int, inner: str, kind: str) -> str:
+    if kind == "list":
+        return "[" * depth + inner + "]" * depth
+    return '{"a":' * depth + inner + "}" * depth
+
+
+@st.composite
+def odd_json(draw: st.DrawFn) -> bytes:
+    """Raw bodies a JSON parser and the validators behind it must survive: nesting from a few
+    levels to far past the recursion limit, strings of megabytes, numbers beyond every integer
+    and float type, lone surrogates and NUL escapes, NaN and Infinity, duplicate keys, truncated
+    and non-UTF-8 documents, and these placed where a real field is expected."""
+    scalar = draw(st.sampled_from([
+        "1e400", "-1e400", "NaN", "Infinity", "-Infinity", str(2**64), str(-2**63 - 1),
+        "1" * 5000, "-0", "0.0000000000000000000000001e-400", '"\\ud800"', '"\\u0000"',
+        '"a\\u0000b"', "null", "true", '""', "[]", "{}", '"' + "x" * 2_000_000 + '"',
+        '"\\udfff\\ud800"', '"' + "é" * 100_000 + '"']))
+    depth = draw(st.sampled_from([3, 33, 255, 600, 1_000, 5_000, 100_000]))
+    nested = _nested(depth, scalar, draw(st.sampled_from(["list", "dict"])))
+    field = draw(st.sampled_from(["items", "text", "metadata", "schema", "label", "labels",
+                                  "name", "id", "top_k", "item_id", "dataset", "role"]))
+    shape = draw(st.sampled_from(["bare", "in_field", "in_item", "duplicate", "truncated",
+                                  "bytes"]))
+    if shape == "bare":
+        return nested.encode()
+    if shape == "in_field":
+        return f'{{"schema": "support-demo", "text": "x", "{field}": {nested}}}'.encode()
+    if shape == "in_item":
+        return f'{{"items": [{{"id": "odd", "text": "t", "metadata": {{"m": {nested}}}}}]}}' \
+            .encode()
+    if shape == "duplicate":
+        return f'{{"{field}": 1, "{field}": {scalar}, "{field}": {nested}}}'.encode()
+    if shape == "truncated":
+        return nested.encode()[: draw(st.integers(1, max(1, len(nested) - 1)))]
+    return b'{"text": "\xff\xfe\xc3(", "schema": "\x00"}'
+
+
+def test_deep_huge_and_odd_json_bodies_never_answer_5xx(client, session_factory):
+    admin = bearer(new_key(session_factory, "fuzz", "admin"))
+    client.post("/v1/schemas", content=(SCHEMAS_DIR / "demo.yaml").read_bytes(),
+                headers={**admin, "Content-Type": "application/yaml"})
+    client.post("/v1/items", json=[{"id": "a", "text": "I was charged twice"}], headers=admin)
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+
+    @given(body=odd_json(), target=st.sampled_from(JSON_BODY_PATHS))
+    @settings(max_examples=max(60, EXAMPLES * 4), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def fuzz(body: bytes, target: tuple[str, str]) -> None:
+        method, path = target
+        response = client.request(method, path, content=body,
+                                  headers={**admin, "Content-Type": "application/json"})
+        statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            failures.append(f"{method} {path} {body[:120]!r}... ({len(body)} bytes) -> "
+                            f"{response.status_code} {response.text[:300]}")
+        else:
+            assert set(response.json()) >= {"error", "detail"} or response.is_success, \
+                response.text[:300]
+
+    fuzz()
+    print(f"odd JSON: {sum(statuses.values())} requests: {dict(sorted(statuses.items()))}")
+    assert not failures, "\n".join(failures[:20])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from tests.helpers import bearer, demo_schema, new_key
+from tests.helpers import bearer, demo_schema, new_key, page_sign_in
 
 
 def _nested(depth: int) -> dict:
@@ -59,7 +59,7 @@ def test_nul_in_review_page_requests_is_422(client, session_factory):
     reviewer = new_key(session_factory, "acme", "reviewer")
     admin = bearer(new_key(session_factory, "acme", "admin"))
     assert client.post("/v1/schemas", json=demo_schema(), headers=admin).status_code == 201
-    signed_in = client.post("/review/sign-in", data={"key": reviewer}, follow_redirects=False)
+    signed_in = page_sign_in(client, reviewer)
     assert signed_in.status_code == 303
     page = {"X-Requested-With": "rac-review-page"}
     for path, body in (("/review/api/claim", {"schema": "support", "exclude": ["a\x00b"]}),

@@ -62,9 +62,12 @@ def running_chunk_of(factory, pid: int) -> int | None:  # type: ignore[no-untype
 
 def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_factory, db,
                                                              tmp_path):
+    """SIGKILL a worker inside a chunk and start it again: the new process takes back the chunk
+    its dead incarnation held at once (the lease, 600 s, is never waited out), and the job
+    finishes with every item labelled exactly once."""
     settings.jobs.inprocess_worker = False  # only the worker processes below run the job
     env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir),
-           "RAC_JOBS__LEASE_SECONDS": "6", "RAC_QUEUE": "inprocess"}
+           "RAC_JOBS__LEASE_SECONDS": "600", "RAC_QUEUE": "inprocess"}
     with TestClient(create_app(settings)) as client:
         headers = bearer(new_key(session_factory, "acme", "admin"))
         post_items_and_schema(client, headers, 1200)
@@ -91,19 +94,66 @@ def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_
         first.wait(timeout=30)
         killed_at = job_state(session_factory, job["id"])
         assert killed_at.state == "running" and killed_at.done < 1200
+        restarted = time.monotonic()
         second = start_worker(env, log)
+        # The whole job takes ~10-20 s of work on 2 busy cores; a lease waited out takes 600 s.
         done = wait_for(lambda: (j := job_state(session_factory, job["id"])).state
-                        in {"succeeded", "failed"} and j, 300, what="the job to finish")
+                        in {"succeeded", "failed"} and j, 150, what="the job to finish")
         assert done.state == "succeeded", log.read_text()[-3000:]
+        assert time.monotonic() - restarted < 150
         assert done.done == 1200
         assert job_annotation_counts(session_factory, job["id"]) == (1200, 1200, 1200)
         with session_factory() as session:
             retried = session.scalars(select(JobChunk).where(JobChunk.id == held)).one()
         assert retried.state == "done" and retried.attempts == 2  # the killed chunk ran again
+        assert f":{second.pid}:" in (retried.worker or "")
+        assert "reclaimed 1 chunk(s) a dead incarnation of this worker held" in log.read_text()
     finally:
         stop(first)
         if second is not None:
             stop(second)
+
+
+def test_a_live_worker_of_the_same_host_keeps_its_chunks(session_factory, db):
+    """Only dead incarnations are reclaimed: a chunk held by a live process of this host, or by
+    another host, stays leased."""
+    from app import process_identity as identity
+    from app.jobs.service import reclaim_dead_incarnations
+
+    me = identity.default_identity()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holders = {
+        "live-other-process": f"{me}:{os.getppid()}:1:aaaa0000",
+        "dead-process": f"{me}:{dead.pid}:1:bbbb0000",
+        "own-pid-older-incarnation": f"{me}:{os.getpid()}:1:cccc0000",
+        "this-incarnation": identity.worker_name(),
+        "other-host": f"{me}-elsewhere:{dead.pid}:1:dddd0000",
+        "old-style-name": f"{me}:{dead.pid}:1",
+    }
+    from app.auth.service import get_or_create_project
+    from app.label_schemas.format import validate_schema_document
+    from app.label_schemas.service import push_schema
+    from tests.helpers import demo_schema
+
+    with session_factory() as session:
+        project = get_or_create_project(session, "acme")
+        pushed = push_schema(session, project.id, validate_schema_document(demo_schema()))
+        job = Job(external_id="job_reclaim", project_id=project.id, schema_id=pushed.schema.id,
+                  schema_version=1, params={}, selection={}, state="running")
+        session.add(job)
+        session.flush()
+        for seq, worker in enumerate(holders.values()):
+            session.add(JobChunk(job_id=job.id, seq=seq, item_ids=[], state="running",
+                                 attempts=1, worker=worker))
+        session.commit()
+    assert reclaim_dead_incarnations(session_factory, None) == 2
+    with session_factory() as session:
+        states = {c.worker or "": c.state for c in session.scalars(select(JobChunk))}
+    assert states.pop("") == "pending"  # two released chunks, both without a worker now
+    assert set(states) == set(holders.values()) - {holders["dead-process"],
+                                                   holders["own-pid-older-incarnation"]}
+    assert set(states.values()) == {"running"}
 
 
 def test_two_celery_workers_share_a_job(settings, session_factory, db, tmp_path):

@@ -21,7 +21,7 @@ from app.auth.service import authenticate, revoke_key
 from app.config import Settings
 from app.items.models import Item
 from app.labelling.models import Annotation, ItemState
-from tests.helpers import REPO, bearer, new_key, seed_labelled_items
+from tests.helpers import REPO, bearer, new_key, page_csrf, page_sign_in, seed_labelled_items
 from tests.helpers import live_server as serve_live
 
 CHROMIUM = Path(os.environ.get("RAC_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -446,8 +446,51 @@ def test_dashboard_numbers_and_chart(browser, live_server, session_factory):
 # --- HTTP rules, no browser ---------------------------------------------------------------------
 
 def _signed_in(client: Any, key: str) -> None:
-    r = client.post("/review/sign-in", data={"key": key}, follow_redirects=False)
+    r = page_sign_in(client, key)
     assert r.status_code == 303 and r.headers["location"] == "/review", r.text
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(client, seeded):
+    """The cookie is signed, so a copy of it used to keep working after sign-out."""
+    _signed_in(client, new_key(seeded, "acme", "reviewer"))
+    copied = client.cookies.get("rac_review")
+    assert copied and client.get("/review", follow_redirects=False).status_code == 200
+    r = client.post("/review/sign-out", data={"csrf": page_csrf_of_page(client)},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/review/sign-in"
+    client.cookies.set("rac_review", copied, path="/review")  # the stolen or kept copy
+    r = client.get("/review", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/review/sign-in"
+    r = client.post("/review/api/claim", json={"schema": "support"}, headers=PAGE_HEADERS)
+    assert r.status_code == 401
+
+
+def page_csrf_of_page(client: Any) -> str:
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/review").text)
+    assert found
+    return found.group(1)
+
+
+def test_the_sign_in_and_sign_out_forms_need_their_csrf_token(client, seeded):
+    key = new_key(seeded, "acme", "reviewer")
+    # A form posted by another site carries no token, or one from another browser's cookie.
+    r = client.post("/review/sign-in", data={"key": key}, follow_redirects=False)
+    assert r.status_code == 403 and "another site" in r.text
+    from fastapi.testclient import TestClient
+
+    foreign = page_csrf(TestClient(client.app))  # the app's lifespan runs for `client` already
+    client.cookies.clear()
+    page_csrf(client)  # this browser has a token of its own
+    r = client.post("/review/sign-in", data={"key": key, "csrf": foreign},
+                    follow_redirects=False)
+    assert r.status_code == 403
+    assert client.get("/review", follow_redirects=False).status_code == 303  # not signed in
+    _signed_in(client, key)
+    r = client.post("/review/sign-out", data={"csrf": "forged"}, follow_redirects=False)
+    assert r.status_code == 403 and r.json()["error"] == "Forbidden"
+    assert client.get("/review", follow_redirects=False).status_code == 200  # still signed in
 
 
 def test_page_api_needs_the_session_and_the_page_header(client, seeded):

@@ -3,13 +3,12 @@ page's counts, and clear 4xx answers to bad filters. Both databases."""
 
 from __future__ import annotations
 
-from tests.helpers import new_key, seed_labelled_items
+from tests.helpers import new_key, page_sign_in, seed_labelled_items
 from tests.test_review_page import PAGE_HEADERS, ROWS, SCHEMA
 
 
 def _signed_in(client, factory, role):  # type: ignore[no-untyped-def]
-    r = client.post("/review/sign-in", data={"key": new_key(factory, "acme", role)},
-                    follow_redirects=False)
+    r = page_sign_in(client, new_key(factory, "acme", role))
     assert r.status_code == 303, r.text
 
 

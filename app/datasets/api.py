@@ -26,6 +26,10 @@ class DatasetSummary(BaseModel):
     """Rows that became an item or matched an existing one (rows = items + bad_rows)."""
     bad_rows: int
     created_at: datetime
+    status: Literal["uploading", "complete", "failed"]
+    """`uploading` while the file is read (the counts so far are committed batch by batch);
+    `failed` if the server stopped before the end (upload the file again)."""
+    error: str | None = None
 
 
 class DatasetOut(DatasetSummary):

@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+
+UPLOAD_STATES = ("uploading", "complete", "failed")
 
 
 class Dataset(Base):
@@ -28,6 +30,16 @@ class Dataset(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     """The first bad rows: row number and reason."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="complete",
+                                        server_default="complete")
+    """uploading (committed batch by batch), complete, or failed (the reason in `error`).
+    Datasets stored before uploads had a status were complete."""
+    uploader: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The process reading the file (see `app.process_identity`): an upload whose process is
+    gone is failed, not uploading for ever."""
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the last batch was committed."""
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DatasetItem(Base):

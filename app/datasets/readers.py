@@ -93,38 +93,132 @@ def _not_utf8(after_row: int) -> InvalidInput:
                         "save it as UTF-8 and upload it again")
 
 
+class _RecordTooLong(Exception):
+    """A record ran past MAX_LINE_BYTES without ending (raised by the line source)."""
+
+
+class _CsvLines:
+    """The file's lines from a byte offset, decoded one at a time, for `csv.reader`.
+
+    Strict CSV needs to start again just after the first line of a record that never ended (an
+    unterminated quote): the csv module would otherwise read the rest of the file into one field.
+    So the lines come from here, and each record's first line and byte offset are known. A
+    record may span at most MAX_LINE_BYTES: past that it is a bad row, not a 1 GiB field.
+    """
+
+    def __init__(self, file: IO[bytes], offset: int, line_no: int) -> None:
+        self.file = file
+        self.offset = offset
+        """Byte offset of the next line to be read."""
+        self.line_no = line_no
+        """Number of the next line to be read (1-based)."""
+        self.record_start = (offset, line_no)
+        self.record_bytes = 0
+        file.seek(offset)
+
+    def start_record(self) -> None:
+        self.record_start = (self.offset, self.line_no)
+        self.record_bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        # A generator, not __next__: this runs once per line of every upload.
+        readline, limit = self.file.readline, MAX_LINE_BYTES
+        first = self.offset == 0
+        while raw := readline(limit + 1):
+            self.offset += len(raw)
+            self.line_no += 1
+            self.record_bytes += len(raw)
+            if self.record_bytes > limit:
+                raise _RecordTooLong
+            if first:
+                first = False
+                if raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # the byte-order mark spreadsheet programs write
+            # A line ends at b"\n", which never occurs inside a UTF-8 character: lines decode
+            # alone.
+            yield raw.decode("utf-8")
+
+
+def _csv_reader(lines: _CsvLines) -> Any:
+    # strict: a file that ends inside a quoted field, or a quote followed by text, is an error
+    # the reader reports instead of silently reading on.
+    return csv.reader(lines, strict=True)
+
+
 def _csv_table(file: IO[bytes]) -> Table:
-    # utf-8-sig drops the byte-order mark spreadsheet programs write; newline="" lets the csv
-    # module see line breaks inside quoted fields.
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
-    reader = csv.reader(text)
+    lines = _CsvLines(file, 0, 1)
+    reader = _csv_reader(lines)
+    header: list[str] | None = None
     try:
-        header = next((fields for fields in reader if fields), None)
+        while header is None:
+            lines.start_record()
+            fields = next(reader, None)
+            if fields is None:
+                break
+            header = fields or None
     except UnicodeDecodeError:
         raise _not_utf8(0) from None
-    except csv.Error as exc:
-        raise InvalidInput(f"the CSV header cannot be read: {exc}") from None
+    except (csv.Error, _RecordTooLong) as exc:
+        reason = _csv_problem(exc, lines.record_start[1])
+        raise InvalidInput(f"the CSV header cannot be read: {reason}") from None
     if header is None:
         raise InvalidInput("the file has no header row")
     header = [name.strip() for name in header]
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise InvalidInput(f"the header names column(s) more than once: {', '.join(duplicates)}")
-    return Table(header, _csv_records(reader, header))
+    return Table(header, _csv_records(file, lines, reader, header))
 
 
-def _csv_records(reader: Any, header: list[str]) -> Iterator[Record]:
-    row = 0
+MAX_REREAD_BYTES = 256 << 20
+"""Bytes read twice (a broken record is read again from its second line) before the file is
+refused as not CSV. An unterminated quote costs up to MAX_LINE_BYTES of re-reading; a file full
+of them would otherwise cost that for every line."""
+
+
+def _csv_problem(exc: Exception, line_no: int) -> str:
+    if isinstance(exc, _RecordTooLong) or "field larger than field limit" in str(exc):
+        return (f"the record starting on line {line_no} is longer than {MAX_LINE_BYTES} bytes "
+                "(an unterminated quote?)")
+    if "unexpected end of data" in str(exc):
+        return f"unterminated quote: the quoted field on line {line_no} never closes"
+    return f"unreadable CSV in the record starting on line {line_no}: {exc}"
+
+
+def _next_line(file: IO[bytes], offset: int) -> int:
+    """Offset of the line after the one starting at `offset` (however long that one is)."""
+    file.seek(offset)
     while True:
+        part = file.readline(MAX_LINE_BYTES)
+        offset += len(part)
+        if not part or part.endswith(b"\n"):
+            return offset
+
+
+def _csv_records(file: IO[bytes], lines: _CsvLines, reader: Any,
+                 header: list[str]) -> Iterator[Record]:
+    row = reread = 0
+    while True:
+        lines.start_record()
         try:
             fields = next(reader)
         except StopIteration:
             return
         except UnicodeDecodeError:
             raise _not_utf8(row) from None
-        except csv.Error as exc:  # the reader starts afresh on the next line
+        except (csv.Error, _RecordTooLong) as exc:
             row += 1
-            yield Record(row, None, f"unreadable CSV: {exc}")
+            start_offset, start_line = lines.record_start
+            yield Record(row, None, _csv_problem(exc, start_line))
+            restart = _next_line(file, start_offset)
+            reread += lines.offset - restart
+            if reread > MAX_REREAD_BYTES:
+                raise InvalidInput(f"too many CSV records never end or cannot be read (the last "
+                                   f"at line {start_line}: unbalanced quotes?); the file is not "
+                                   "read as CSV") from None
+            # Start again on the record's second line: only the broken record is lost.
+            lines = _CsvLines(file, restart, start_line + 1)
+            reader = _csv_reader(lines)
             continue
         if not fields:
             continue  # a blank line

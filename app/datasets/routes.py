@@ -30,9 +30,10 @@ _UPLOAD_BODY = {
 
 
 def _summary(d: Dataset) -> dict:
+    status, error = service.upload_status(d)
     return dict(id=d.external_id, filename=d.filename, format=d.format,
                 text_column=d.text_column, id_column=d.id_column, rows=d.rows, items=d.items,
-                bad_rows=d.bad_rows, created_at=d.created_at)
+                bad_rows=d.bad_rows, created_at=d.created_at, status=status, error=error)
 
 
 @router.post("", status_code=201, response_model=UploadOut,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from app.items.api import ItemIn
 from app.items.ids import text_id
+from app.validation import MAX_METADATA_DEPTH, json_depth
 
 
 class BadRow(Exception):
@@ -31,8 +32,13 @@ def to_item(values: dict[str, Any], text_column: str, id_column: str | None) -> 
         raise BadRow(f"the text in {text_column!r} is a {_kind(text)}, not a string")
     # Without an id column the id comes from the text: a re-upload matches, never duplicates.
     item_id = text_id(text) if id_column is None else _id_value(values.get(id_column), id_column)
-    metadata = {str(k): json_safe(v) for k, v in values.items()
-                if k != text_column and k != id_column}
+    metadata = {str(k): v for k, v in values.items() if k != text_column and k != id_column}
+    # Measured without recursion before json_safe recurses: a JSONL line nested 600 deep parses
+    # (json's C decoder) but would exhaust Python's recursion limit here.
+    depth = json_depth(metadata)
+    if depth > MAX_METADATA_DEPTH:
+        raise BadRow(f"metadata nests {depth} levels deep; the limit is {MAX_METADATA_DEPTH}")
+    metadata = {k: json_safe(v) for k, v in metadata.items()}
     try:
         return ItemIn(id=item_id, text=text, metadata=metadata)
     except ValidationError as exc:

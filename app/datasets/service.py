@@ -5,9 +5,12 @@ and the rest of the file goes on. Good rows go through `items.service.ingest` in
 file is stored exactly as the same items posted to /v1/items would be (idempotent on the id).
 
 After each batch the caller's `checkpoint` may commit: on SQLite that lets other writers (job
-workers, reviewers) in between batches instead of waiting for the whole file. Only a file that
-cannot be read is refused; then no dataset is kept (rows of batches already stored stay as
-plain items, and posting the file again after fixing it is idempotent).
+workers, reviewers) in between batches instead of waiting for the whole file. The dataset is
+committed first as `uploading`, and every batch commits its members with the counts so far, so
+the stored counts always match the stored members. A process that dies mid-file leaves an
+upload whose process is gone: it reads as `failed` with those counts (`upload_status`), and
+posting the file again is idempotent. Only a file that cannot be read is refused; then no
+dataset is kept (rows of batches already stored stay as plain items).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import IO, Any
 
 from sqlalchemy import delete
@@ -23,10 +27,15 @@ from sqlalchemy.orm import Session
 from app.datasets import readers, repository
 from app.datasets.models import Dataset
 from app.datasets.rows import BadRow, to_item
+from app.db import utcnow
 from app.errors import InvalidInput
 from app.items.api import ItemIn
 from app.items.service import ingest
+from app.process_identity import held_by_dead_incarnation, worker_name
 
+STALE_UPLOAD = timedelta(minutes=10)
+"""An upload with no batch committed for this long is failed even if its process cannot be
+checked (it ran on another host). A batch takes about a second."""
 BATCH_ROWS = 5_000
 """Rows per ingest call: large enough for few round trips, small enough for flat memory."""
 MAX_KEPT_ERRORS = 1_000
@@ -74,9 +83,11 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile,
     dataset = Dataset(project_id=project_id, external_id=new_dataset_id(),
                       filename=source.filename[:300], format=fmt,
                       text_column=source.text_column, id_column=source.id_column,
-                      rows=0, items=0, bad_rows=0, errors=[])
+                      rows=0, items=0, bad_rows=0, errors=[], status="uploading",
+                      uploader=worker_name(), updated_at=utcnow())
     session.add(dataset)
     session.flush()
+    checkpoint()
     try:
         created = _read_into(session, project_id, source, table, dataset, checkpoint)
     except BaseException:
@@ -107,6 +118,7 @@ def _read_into(session: Session, project_id: int, source: DatasetFile,
             tally.bad(record.row, str(exc))
         if len(batch) >= BATCH_ROWS:
             _store(session, project_id, dataset.id, batch, tally)
+            _record_progress(dataset, tally)
             checkpoint()
             batch = []
     _store(session, project_id, dataset.id, batch, tally)
@@ -118,10 +130,29 @@ def _read_into(session: Session, project_id: int, source: DatasetFile,
                    if c is not None and c not in tally.seen]
         if missing:
             raise InvalidInput(f"no record of the file has a field {missing[0]!r}")
-    dataset.rows, dataset.items, dataset.bad_rows = tally.rows, tally.items, tally.bad_rows
-    dataset.errors = sorted(tally.errors, key=lambda e: e["row"])
+    _record_progress(dataset, tally)
+    dataset.status = "complete"
     session.flush()
     return tally.created
+
+
+def _record_progress(dataset: Dataset, tally: _Tally) -> None:
+    """The counts of the rows stored so far, committed with their batch."""
+    dataset.rows, dataset.items, dataset.bad_rows = tally.rows, tally.items, tally.bad_rows
+    dataset.errors = sorted(tally.errors, key=lambda e: e["row"])
+    dataset.updated_at = utcnow()
+
+
+def upload_status(dataset: Dataset) -> tuple[str, str | None]:
+    """(status, error) as a reader should see them: an upload whose process died is failed."""
+    if dataset.status != "uploading":
+        return dataset.status, dataset.error
+    stale = dataset.updated_at is not None and utcnow() - dataset.updated_at > STALE_UPLOAD
+    if stale or held_by_dead_incarnation(dataset.uploader, None):
+        return "failed", (f"the upload stopped after {dataset.rows} rows (its server process "
+                          "ended); upload the file again: rows stored already are matched, "
+                          "not duplicated")
+    return "uploading", None
 
 
 def _store(session: Session, project_id: int, dataset_id: int,

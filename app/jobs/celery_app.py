@@ -38,11 +38,13 @@ def celery_app() -> Celery:
 
 
 def _process_chunk(task, chunk_id: int) -> None:  # type: ignore[no-untyped-def]
-    from app.jobs.service import run_chunk, worker_name
+    from app.jobs.service import run_chunk
     from app.jobs.worker_context import worker_context
+    from app.process_identity import worker_name
 
     factory, runtime = worker_context()
-    outcome = run_chunk(factory, runtime, worker_name(), chunk_id)
+    worker = worker_name(runtime.settings.jobs.worker_id)
+    outcome = run_chunk(factory, runtime, worker, chunk_id)
     if outcome is not None and outcome.retry_in is not None:
         raise task.retry(countdown=outcome.retry_in)
 

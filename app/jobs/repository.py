@@ -177,6 +177,24 @@ def orphaned_chunk_ids(session: Session, limit: int = 1000) -> list[int]:
         JobChunk.state == "running", JobChunk.lease_expires_at < now).limit(limit)))
 
 
+def running_chunks_of(session: Session, identity: str) -> list[tuple[int, str]]:
+    """(chunk id, worker) of the leased chunks whose worker name starts with `identity:`."""
+    return [(chunk_id, worker or "") for chunk_id, worker in session.execute(
+        select(JobChunk.id, JobChunk.worker).where(
+            JobChunk.state == "running",
+            JobChunk.worker.startswith(identity + ":", autoescape=True)))]
+
+
+def release_chunks(session: Session, holders: dict[int, str]) -> int:
+    """Give chunks back to the queue at once, each only if `holders` still names its worker."""
+    released = 0
+    for chunk_id, worker in holders.items():
+        released += _changed(session, update(JobChunk).where(
+            JobChunk.id == chunk_id, JobChunk.worker == worker, JobChunk.state == "running")
+            .values(state="pending", worker=None, lease_expires_at=None, not_before=None))
+    return released
+
+
 def count_chunks(session: Session, job_id: int) -> dict[str, int]:
     return dict(session.execute(select(JobChunk.state, func.count())
                                 .where(JobChunk.job_id == job_id)

@@ -11,7 +11,8 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.jobs.service import run_chunk, worker_name
+from app.jobs.service import reclaim_dead_incarnations, run_chunk
+from app.process_identity import worker_name
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,13 @@ class JobRunner:
         self._wake.set()
 
     def run_forever(self) -> None:
-        name = worker_name()
+        worker_id = self.runtime.settings.jobs.worker_id
+        name = worker_name(worker_id)
         log.info("job worker %s started", name)
+        try:
+            reclaim_dead_incarnations(self.factory, worker_id)
+        except Exception:  # the database may be away; the leases still run out in time
+            log.exception("could not reclaim the chunks of a dead incarnation")
         while not self._stop.is_set():
             try:
                 outcome = run_chunk(self.factory, self.runtime, name)

@@ -10,9 +10,7 @@ twice writes nothing twice.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,11 +22,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import process_identity as identity
 from app.auth.service import Principal
 from app.calibration import service as calibration
 from app.datasets import repository as datasets
+from app.datasets.service import upload_status
 from app.db import utcnow
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.items import repository as items
 from app.items.models import Item
 from app.jobs import repository
@@ -47,8 +47,19 @@ MAX_ATTEMPTS = 30
 an LLM server outage of about two hours."""
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100_000}"
+def reclaim_dead_incarnations(factory: sessionmaker[Session], worker_id: str | None) -> int:
+    """Give back at once the chunks a dead incarnation of this worker still holds (a crash or a
+    SIGKILL left them leased): otherwise its job would stall until their leases ran out."""
+    with factory() as session:
+        held = repository.running_chunks_of(session, worker_id or identity.default_identity())
+        dead = {chunk_id: holder for chunk_id, holder in held
+                if identity.held_by_dead_incarnation(holder, worker_id)}
+        released = repository.release_chunks(session, dead) if dead else 0
+        session.commit()
+    if released:
+        log.info("reclaimed %d chunk(s) a dead incarnation of this worker held: %s", released,
+                 ", ".join(sorted(set(dead.values()))))
+    return released
 
 
 def create_job(session: Session, principal: Principal, runtime: Runtime, body: JobCreate) -> Job:
@@ -66,8 +77,15 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
                             accept_threshold=body.accept_threshold, strategy=body.strategy)
     selection = body.model_dump(include={"dataset", "items", "include_reviewed"},
                                 exclude_none=True)
-    dataset_id = (datasets.get_dataset(session, principal.project_id, body.dataset).id
-                  if body.dataset else None)
+    dataset_id = None
+    if body.dataset:
+        dataset = datasets.get_dataset(session, principal.project_id, body.dataset)
+        status, _ = upload_status(dataset)
+        if status != "complete":
+            raise Conflict(f"dataset {body.dataset!r} is {status}, not complete: "
+                           + ("wait for its upload to finish" if status == "uploading"
+                              else "upload the file again and use the new dataset"))
+        dataset_id = dataset.id
     selected = _selected_ids(session, principal.project_id, schema.id, dataset_id, body)
     job = Job(external_id="job_" + secrets.token_hex(8), project_id=principal.project_id,
               schema_id=schema.id, schema_version=version.version,

@@ -55,7 +55,7 @@ def schema_decisions(index: LabelIndex, top_k: int, limit: int = MAX_EXAMPLES, s
                 for example in label.examples]
     rows, candidates = index.leave_one_out(top_k, limit=limit, seed=seed)
     texts = [examples[r][0] for r in rows]
-    traces = [[c.trace_step() for c in cands] for cands in candidates]
+    traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
     right = [bool(t) and t[0].label == examples[r][1]
              for r, t in zip(rows, traces, strict=True)]
     return texts, traces, right

@@ -114,7 +114,8 @@ PageReviewer = Annotated[Principal, Depends(page_role(Role.reviewer))]
 
 def _render(request: Request, name: str, context: dict[str, Any],
             status_code: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"version": __version__, **context},
+    context = {"version": __version__, "csrf_token": auth.csrf_token(request.session), **context}
+    return templates.TemplateResponse(request, name, context,
                                       status_code=status_code, headers=SECURITY_HEADERS)
 
 
@@ -133,20 +134,34 @@ def sign_in_page(request: Request, principal: PageUser) -> Response:
 
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(request: Request, session: SessionDep,
-            key: Annotated[str, Form(max_length=500)] = "") -> Response:
+            key: Annotated[str, Form(max_length=500)] = "",
+            csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if not auth.csrf_ok(request.session, csrf):
+        # A form posted from another site (or a stale tab): show a fresh form instead.
+        return _render(request, "sign_in.html",
+                       {"error": "the sign-in form expired or came from another site; "
+                                 "sign in again"}, status_code=403)
     try:
-        _, stored = auth.sign_in(session, key.strip())
+        _, stored = auth.sign_in(session, key.strip(), SESSION_HOURS)
     except (Unauthorized, Forbidden) as exc:
         # The form is shown again empty: the key is never echoed back into the page.
         return _render(request, "sign_in.html", {"error": exc.detail},
                        status_code=exc.status_code)
-    request.session.clear()
+    auth.sign_out(session, request.session.get(auth.SESSION_KEY))  # a session it replaces
+    session.commit()
+    request.session.clear()  # a new CSRF token with the new session
     request.session[auth.SESSION_KEY] = stored
     return RedirectResponse("/review", status_code=303)
 
 
 @router.post("/sign-out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, session: SessionDep,
+             csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if not auth.csrf_ok(request.session, csrf):
+        raise Forbidden("the sign-out form expired or came from another site: reload the page "
+                        "and sign out again")
+    auth.sign_out(session, request.session.get(auth.SESSION_KEY))
+    session.commit()
     request.session.clear()
     return _to_sign_in()
 
