@@ -8,6 +8,8 @@ isolated while still using real connections, threads and processes.
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,11 +72,29 @@ def _empty_all_tables(engine: Engine) -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
+def _background_threads_left() -> list[str]:
+    """An app's background threads still running: each must stop when its app's lifespan
+    ends. One left behind keeps querying after the test's database is emptied or dropped (CI
+    logged "scorer refit pass failed ... relation exemplars does not exist" after the run)."""
+    deadline = time.monotonic() + 5  # a stop() in progress may need a moment
+    while True:
+        left = sorted(t.name for t in threading.enumerate()
+                      if t.is_alive() and t.name in BACKGROUND_THREADS)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+BACKGROUND_THREADS = {"scorer-refit"}
+
+
 @pytest.fixture
 def db(database: Database) -> Iterator[Database]:
-    """A migrated database, empty at the start of the test."""
+    """A migrated database, empty at the start of the test; no app thread outlives the test."""
     yield database
+    left = _background_threads_left()
     _empty_all_tables(database.engine)
+    assert not left, f"background threads outlived their app: {left}"
 
 
 @pytest.fixture

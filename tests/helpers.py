@@ -142,7 +142,11 @@ def live_server(app: Any, start_timeout: float = 120) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # bound here and handed over: no race for the port
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # A graceful shutdown waits for open responses; a page still following a job's event stream
+    # kept it waiting past the join below, so the app's lifespan never ended and its scorer
+    # refit thread outlived the test (and its database). After 5 s open responses are cut.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout  # the first start loads the bundled models
@@ -156,3 +160,5 @@ def live_server(app: Any, start_timeout: float = 120) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+        if thread.is_alive():
+            raise AssertionError("the live server did not stop within 30 s")

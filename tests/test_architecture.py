@@ -1,14 +1,20 @@
-"""The import rules of docs/architecture.md, computed from the source (no import is executed).
+"""The rules of docs/architecture.md, computed from the source (nothing is imported or run).
 
-Every `import` / `from ... import` of an `app.` module counts, at module level or inside a
-function (an import inside a function hides a cycle, it does not remove it). Imports under
+Imports: every `import` / `from ... import` of an `app.` module counts, at module level or inside
+a function (an import inside a function hides a cycle, it does not remove it). Imports under
 `if TYPE_CHECKING:` are excluded: they never run, so they cannot form a cycle at run time.
 A `from app.x import name` counts as importing `app.x.name` when that is a module, else `app.x`.
+
+Features: every folder of `app/` other than the engine and the CLI has the fixed file set, its
+tables are in its `models.py`, and its HTTP handlers run no query. Each check is a function of
+the `app/` folder it reads, so the self-tests run it on a broken copy and see it fail.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,3 +134,163 @@ def test_the_checks_see_imports_inside_functions_and_find_cycles():
     assert "app.runtime" in GRAPH["app.cli.judge"]  # imported inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# --- features ----------------------------------------------------------------------------------
+
+NOT_FEATURES = {"rac", "cli", "migrations"}
+"""Folders of app/ that are not features: the engine, the command line, the migrations."""
+
+FIXED_FILES = ("routes.py", "api.py", "service.py", "repository.py")
+
+MISSING_ON_PURPOSE = {
+    ("scorer", "routes.py"): "no endpoint: the learnt scorer is refitted in the background "
+                             "(worker.py) and read by labelling; its version shows in decisions",
+    ("scorer", "api.py"): "no endpoint, so no request or response model",
+    ("review_page", "service.py"): "its pages call the review, datasets, jobs and schema "
+                                   "services, like the JSON API; auth.py holds its sign-in",
+    ("review_page", "repository.py"): "its queries are the items browser's, in browse.py",
+}
+"""(feature, file) a feature lacks, with the reason; docs/architecture.md lists them too."""
+
+QUERY_FUNCTIONS = {"select", "insert", "update", "delete"}
+QUERY_METHODS = {"execute", "scalar", "scalars", "query"}
+
+
+def features(app: Path) -> list[str]:
+    return sorted(p.name for p in app.iterdir()
+                  if (p / "__init__.py").exists() and p.name not in NOT_FEATURES)
+
+
+def _defines_table(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.ClassDef) and any(
+        isinstance(stmt, ast.Assign | ast.AnnAssign) and "__tablename__" in ast.unparse(stmt)
+        for stmt in node.body) for node in ast.walk(tree))
+
+
+def missing_feature_files(app: Path) -> set[tuple[str, str]]:
+    """(feature, file) of every fixed file a feature lacks, and of models.py where the feature
+    defines tables without one."""
+    missing = set()
+    for feature in features(app):
+        folder = app / feature
+        missing |= {(feature, name) for name in FIXED_FILES if not (folder / name).exists()}
+        if not (folder / "models.py").exists() and any(
+                _defines_table(ast.parse(p.read_text(encoding="utf-8")))
+                for p in folder.glob("*.py")):
+            missing.add((feature, "models.py"))
+    return missing
+
+
+def tables_outside_models(app: Path) -> list[str]:
+    """Feature modules other than models.py that define an ORM table."""
+    return sorted(str(p.relative_to(app)) for feature in features(app)
+                  for p in (app / feature).glob("*.py")
+                  if p.name != "models.py" and _defines_table(ast.parse(p.read_text("utf-8"))))
+
+
+def routes_modules(app: Path) -> list[Path]:
+    """Every routes.py, and any other feature module that makes an APIRouter (page routers)."""
+    return sorted(p for feature in features(app) for p in (app / feature).glob("*.py")
+                  if p.name == "routes.py" or "APIRouter(" in p.read_text(encoding="utf-8"))
+
+
+def _query_calls(tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in QUERY_FUNCTIONS:
+            found.append(f"{f.id}() line {node.lineno}")
+        elif isinstance(f, ast.Attribute) and (
+                f.attr in QUERY_METHODS
+                # session.get(Model, id) is a query; request.session.get(key) is a dict lookup
+                or (f.attr == "get" and isinstance(f.value, ast.Name) and f.value.id == "session")):
+            found.append(f"{ast.unparse(f)}() line {node.lineno}")
+    return found
+
+
+def queries_in_routes(app: Path) -> dict[str, list[str]]:
+    """Routes modules that run a query or import SQLAlchemy's statement builders."""
+    out = {}
+    for path in routes_modules(app):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = _query_calls(tree)
+        found += [f"imports sqlalchemy line {n.lineno}" for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("sqlalchemy")
+                  and {a.name for a in n.names} & (QUERY_FUNCTIONS | {"text", "func"})]
+        if found:
+            out[str(path.relative_to(app))] = found
+    return out
+
+
+def routes_imported_elsewhere(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Modules importing another feature's routes module (only app.main mounts routers)."""
+    routers = {m for m in graph if m.endswith(".routes")}
+    out = {}
+    for module, targets in graph.items():
+        if module == "app.main":
+            continue
+        foreign = sorted(t for t in targets & routers
+                         if t.rpartition(".")[0] != module.rpartition(".")[0])
+        if foreign:
+            out[module] = foreign
+    return out
+
+
+def test_every_feature_has_the_fixed_files():
+    assert missing_feature_files(APP) == set(MISSING_ON_PURPOSE)
+
+
+def test_tables_live_in_models_modules():
+    assert tables_outside_models(APP) == []
+
+
+def test_no_routes_module_runs_a_query():
+    assert queries_in_routes(APP) == {}
+
+
+def test_no_module_imports_another_features_routes():
+    assert routes_imported_elsewhere(GRAPH) == {}
+
+
+def test_the_feature_checks_fail_on_a_broken_copy(tmp_path):
+    """Break a copy of app/ on purpose: each check names exactly what was broken."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns("static", "templates", "__pycache__",
+                                                             "versions"))
+    assert missing_feature_files(app) == set(MISSING_ON_PURPOSE)  # the copy is faithful
+    assert queries_in_routes(app) == {} and tables_outside_models(app) == []
+
+    (app / "review" / "repository.py").unlink()
+    (app / "exports" / "api.py").rename(app / "exports" / "formats_api.py")
+    (app / "calibration" / "models.py").rename(app / "calibration" / "tables.py")
+    assert missing_feature_files(app) - set(MISSING_ON_PURPOSE) == {
+        ("review", "repository.py"), ("exports", "api.py"), ("calibration", "models.py")}
+    assert tables_outside_models(app) == ["calibration/tables.py"]
+
+    routes = app / "calibration" / "routes.py"
+    routes.write_text(routes.read_text(encoding="utf-8") + """
+from sqlalchemy import select
+
+
+def _latest(session, request):
+    request.session.get("review")  # a cookie lookup, not a query
+    return session.scalar(select(CalibratorVersion))
+""", encoding="utf-8")
+    page = app / "review_page" / "workbench.py"
+    page.write_text(page.read_text(encoding="utf-8") + "\n\ndef _job(session, job):\n"
+                    "    return session.get(Job, job)\n", encoding="utf-8")
+    found = {module: sorted(re.sub(r" line \d+$", "", q) for q in queries)
+             for module, queries in queries_in_routes(app).items()}
+    assert found == {"calibration/routes.py": ["imports sqlalchemy", "select()",
+                                               "session.scalar()"],
+                     "review_page/workbench.py": ["session.get()"]}
+
+
+def test_the_routes_import_check_sees_a_foreign_routes_module():
+    graph = {"app.main": {"app.jobs.routes"}, "app.jobs.routes": set(),
+             "app.review_page.workbench": {"app.jobs.routes", "app.review_page.routes"},
+             "app.review_page.routes": set()}
+    assert routes_imported_elsewhere(graph) == {"app.review_page.workbench": ["app.jobs.routes"]}

@@ -9,7 +9,7 @@ from app.auth.models import Role
 from app.validation import NoNul
 
 
-class KeyCreate(BaseModel):
+class KeyIn(BaseModel):
     role: Role
     name: Annotated[str, NoNul] | None = Field(None, min_length=1, max_length=100)
 
@@ -22,7 +22,7 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
 
 
-class KeyCreated(KeyOut):
+class KeyCreatedOut(KeyOut):
     key: str
     """The key itself: shown once, stored only as a hash."""
 
@@ -31,7 +31,7 @@ class KeyListOut(BaseModel):
     items: list[KeyOut]
 
 
-class WhoAmI(BaseModel):
+class WhoAmIOut(BaseModel):
     project: str
     key_name: str
     role: Role

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth import service
-from app.auth.api import KeyCreate, KeyCreated, KeyListOut, KeyOut, WhoAmI
+from app.auth.api import KeyCreatedOut, KeyIn, KeyListOut, KeyOut, WhoAmIOut
 from app.auth.models import ApiKey
 from app.deps import Admin, SessionDep, Viewer
 
@@ -15,17 +15,18 @@ def _out(key: ApiKey) -> KeyOut:
                   revoked_at=key.revoked_at)
 
 
-@router.get("/whoami", response_model=WhoAmI)
-def whoami(principal: Viewer) -> WhoAmI:
+@router.get("/whoami", response_model=WhoAmIOut)
+def whoami(principal: Viewer) -> WhoAmIOut:
     """The calling key: its project, role and name."""
-    return WhoAmI(project=principal.project_name, key_name=principal.key_name, role=principal.role)
+    return WhoAmIOut(project=principal.project_name, key_name=principal.key_name,
+                     role=principal.role)
 
 
-@router.post("/keys", status_code=201, response_model=KeyCreated)
-def create_key(body: KeyCreate, principal: Admin, session: SessionDep) -> KeyCreated:
+@router.post("/keys", status_code=201, response_model=KeyCreatedOut)
+def create_key(body: KeyIn, principal: Admin, session: SessionDep) -> KeyCreatedOut:
     """A new key for the caller's project. The key is in this response only."""
     stored, key = service.create_key(session, principal.project_name, body.role, body.name)
-    return KeyCreated(**_out(stored).model_dump(), key=key)
+    return KeyCreatedOut(**_out(stored).model_dump(), key=key)
 
 
 @router.get("/keys", response_model=KeyListOut)

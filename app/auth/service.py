@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import repository
 from app.auth.models import ApiKey, Project, Role
 from app.db import utcnow
 from app.errors import NotFound, Unauthorized
@@ -32,14 +32,14 @@ def hash_key(key: str) -> str:
 
 
 def get_project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+    project = repository.project_named(session, name)
     if project is None:
         raise NotFound(f"no project named {name!r}")
     return project
 
 
 def get_or_create_project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+    project = repository.project_named(session, name)
     if project is None:
         project = Project(name=name)
         session.add(project)
@@ -66,32 +66,27 @@ def create_key(session: Session, project_name: str, role: Role,
 
 
 def authenticate(session: Session, key: str) -> Principal:
-    row = session.execute(
-        select(ApiKey, Project)
-        .join(Project, Project.id == ApiKey.project_id)
-        .where(ApiKey.key_hash == hash_key(key))
-    ).first()
-    if row is None or row.ApiKey.revoked_at is not None:
+    found = repository.key_with_project(session, hash_key(key))
+    if found is None or found[0].revoked_at is not None:
         raise Unauthorized("the API key is unknown or revoked")
-    api_key, project = row.ApiKey, row.Project
+    return principal_of(*found)
+
+
+def principal_of(api_key: ApiKey, project: Project) -> Principal:
     return Principal(api_key.id, api_key.name, project.id, project.name, api_key.role)
 
 
 def key_is_live(session: Session, key_id: int) -> bool:
     """The key exists and is not revoked (long requests, e.g. event streams, ask again)."""
-    return session.scalar(select(ApiKey.id).where(ApiKey.id == key_id,
-                                                  ApiKey.revoked_at.is_(None))) is not None
+    return repository.key_is_live(session, key_id)
 
 
 def list_keys(session: Session, project_id: int) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).where(ApiKey.project_id == project_id)
-                                .order_by(ApiKey.id)))
+    return repository.keys_of_project(session, project_id)
 
 
 def revoke_key(session: Session, project_id: int, prefix: str) -> ApiKey:
-    key = session.scalar(
-        select(ApiKey).where(ApiKey.project_id == project_id, ApiKey.prefix == prefix)
-    )
+    key = repository.key_by_prefix(session, project_id, prefix)
     if key is None:
         raise NotFound(f"no key with prefix {prefix!r} in this project")
     key.revoked_at = utcnow()

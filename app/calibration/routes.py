@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from app.calibration import service
+from app.calibration import repository, service
 from app.calibration.api import CalibrationOut, CutoffOut
 from app.calibration.models import CalibratorVersion
 from app.deps import Admin, SessionDep, Viewer
@@ -29,9 +28,7 @@ def _out(schema: LabelSchema, row: CalibratorVersion | None) -> CalibrationOut:
 def get_calibration(name: str, principal: Viewer, session: SessionDep) -> CalibrationOut:
     """The calibrator that scores new decisions, and how well calibrated it is."""
     schema = schemas.get_schema(session, principal.project_id, name)
-    row = session.scalar(select(CalibratorVersion).where(CalibratorVersion.schema_id == schema.id)
-                         .order_by(CalibratorVersion.version.desc()).limit(1))
-    return _out(schema, row)
+    return _out(schema, repository.latest(session, schema.id))
 
 
 @router.post("/{name}/calibration", response_model=CalibrationOut, response_model_by_alias=True)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.calibration import repository
 from app.calibration.models import CalibratorVersion
 from app.label_schemas.models import LabelSchema
-from app.labelling.models import Annotation, ItemState
 from app.rac import calibration
 from app.rac.calibration import IDENTITY, Calibrator, CutoffChoice, choose_cutoff, features
 
@@ -22,19 +21,13 @@ COVERAGE_SAMPLE = 20_000
 
 
 def current(session: Session, schema_id: int) -> Calibrator:
-    row = session.scalar(select(CalibratorVersion).where(CalibratorVersion.schema_id == schema_id)
-                         .order_by(CalibratorVersion.version.desc()).limit(1))
+    row = repository.latest(session, schema_id)
     return Calibrator.from_json(row.params) if row is not None else IDENTITY
 
 
 def reviewed_decisions(session: Session, schema_id: int) -> tuple[list[list[float]], list[bool]]:
     """Features of each reviewed model decision that proposed a label, and was it right."""
-    rows = session.execute(
-        select(Annotation.trace, ItemState.model_label, ItemState.label)
-        .join(Annotation, Annotation.id == ItemState.model_annotation_id)
-        .where(ItemState.schema_id == schema_id, ItemState.status == "reviewed",
-               ItemState.model_label.is_not(None))
-        .order_by(ItemState.id)).all()
+    rows = repository.reviewed_decision_rows(session, schema_id)
     x, y = [], []
     for trace, model_label, reviewed_label in rows:
         found = features(trace, model_label)
@@ -46,8 +39,7 @@ def reviewed_decisions(session: Session, schema_id: int) -> tuple[list[list[floa
 
 def refit(session: Session, schema: LabelSchema) -> CalibratorVersion:
     x, y = reviewed_decisions(session, schema.id)
-    latest = session.scalar(select(func.max(CalibratorVersion.version))
-                            .where(CalibratorVersion.schema_id == schema.id)) or 0
+    latest = repository.latest_version_number(session, schema.id)
     fitted = calibration.fit(x, y, version=latest + 1)
     row = CalibratorVersion(schema_id=schema.id, version=fitted.version,
                             params=fitted.to_json(), n_reviews=fitted.n_reviews,
@@ -58,12 +50,8 @@ def refit(session: Session, schema: LabelSchema) -> CalibratorVersion:
 
 
 def _refit_due(session: Session, schema_id: int) -> bool:
-    fitted_on = session.scalar(select(CalibratorVersion.n_reviews)
-                               .where(CalibratorVersion.schema_id == schema_id)
-                               .order_by(CalibratorVersion.version.desc()).limit(1)) or 0
-    available = session.scalar(select(func.count()).select_from(ItemState).where(
-        ItemState.schema_id == schema_id, ItemState.status == "reviewed",
-        ItemState.model_label.is_not(None), ItemState.model_annotation_id.is_not(None))) or 0
+    fitted_on = repository.reviews_in_latest(session, schema_id)
+    available = repository.count_reviewed_decisions(session, schema_id)
     return available >= calibration.MIN_REVIEWS and available >= fitted_on + max(10,
                                                                                  fitted_on // 10)
 
@@ -80,8 +68,7 @@ def refit_if_due(session: Session, schema: LabelSchema) -> CalibratorVersion | N
     """
     if not _refit_due(session, schema.id):
         return None
-    session.execute(select(LabelSchema.id).where(LabelSchema.id == schema.id)
-                    .with_for_update(key_share=True))
+    repository.lock_schema(session, schema.id)
     if not _refit_due(session, schema.id):
         return None
     return refit(session, schema)
@@ -109,11 +96,7 @@ def _coverage(session: Session, schema_id: int, calibrator: Calibrator,
               cutoff: float) -> float | None:
     """Scored by the current calibrator from each decision's trace, so old decisions count as
     they would be scored now; a random sample above COVERAGE_SAMPLE decisions."""
-    rows = session.execute(
-        select(Annotation.trace, ItemState.model_label)
-        .join(Annotation, Annotation.id == ItemState.model_annotation_id)
-        .where(ItemState.schema_id == schema_id)
-        .order_by(func.random()).limit(COVERAGE_SAMPLE)).all()
+    rows = repository.sample_model_decisions(session, schema_id, COVERAGE_SAMPLE)
     if not rows:
         return None
     above = sum(label is not None and calibrator.confidence_for(trace, label) >= cutoff

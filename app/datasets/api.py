@@ -8,13 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
-class RowError(BaseModel):
+class RowErrorOut(BaseModel):
     row: int
     """1-based record number: CSV data rows after the header; JSONL line numbers."""
     reason: str
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummaryOut(BaseModel):
     id: str
     filename: str
     format: Literal["csv", "jsonl", "parquet"]
@@ -32,8 +32,8 @@ class DatasetSummary(BaseModel):
     error: str | None = None
 
 
-class DatasetOut(DatasetSummary):
-    errors: list[RowError] = Field(
+class DatasetOut(DatasetSummaryOut):
+    errors: list[RowErrorOut] = Field(
         description="The first bad rows (up to 1,000) with their reason; bad_rows counts all.")
 
 

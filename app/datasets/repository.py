@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,12 +20,13 @@ def get_dataset(session: Session, project_id: int, external_id: str) -> Dataset:
     return dataset
 
 
-def list_datasets_query(project_id: int, *, before: int | None, limit: int) -> Select:
+def list_datasets(session: Session, project_id: int, *, before: int | None,
+                  limit: int) -> list[Dataset]:
     """Newest first, keyset on the internal id."""
     query = select(Dataset).where(Dataset.project_id == project_id)
     if before is not None:
         query = query.where(Dataset.id < before)
-    return query.order_by(Dataset.id.desc()).limit(limit)
+    return list(session.scalars(query.order_by(Dataset.id.desc()).limit(limit)))
 
 
 def add_members(session: Session, dataset_id: int, item_ids: Iterable[int]) -> None:

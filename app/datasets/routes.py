@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.datasets import repository, service
-from app.datasets.api import DatasetOut, DatasetSummary, UploadOut
+from app.datasets.api import DatasetOut, DatasetSummaryOut, UploadOut
 from app.datasets.models import Dataset
 from app.datasets.upload import DatasetUpload
 from app.deps import Editor, SessionDep, Viewer
@@ -55,15 +55,14 @@ def get_dataset(dataset_id: str, principal: Viewer, session: SessionDep) -> Data
     return DatasetOut(**_summary(dataset), errors=dataset.errors)
 
 
-@router.get("", response_model=Page[DatasetSummary])
+@router.get("", response_model=Page[DatasetSummaryOut])
 def list_datasets(principal: Viewer, session: SessionDep,
                   limit: int = Query(50, ge=1, le=500),
-                  cursor: str | None = Query(None, max_length=100)) -> Page[DatasetSummary]:
+                  cursor: str | None = Query(None, max_length=100)) -> Page[DatasetSummaryOut]:
     """The project's datasets, newest first."""
-    query = repository.list_datasets_query(principal.project_id, before=decode_cursor(cursor),
-                                           limit=limit + 1)
-    rows = list(session.scalars(query))
+    rows = repository.list_datasets(session, principal.project_id,
+                                    before=decode_cursor(cursor), limit=limit + 1)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
-    return Page[DatasetSummary](items=[DatasetSummary(**_summary(d)) for d in page],
+    return Page[DatasetSummaryOut](items=[DatasetSummaryOut(**_summary(d)) for d in page],
                                 next_cursor=next_cursor)

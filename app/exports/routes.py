@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -8,36 +8,20 @@ from fastapi.responses import Response, StreamingResponse
 from app.datasets import repository as datasets
 from app.deps import SessionDep, Viewer
 from app.errors import InvalidInput
-from app.exports import service
+from app.exports.api import STREAM_TYPES, ExportFormat, parse_statuses
 from app.exports.repository import Selection
+from app.exports.service import export_response
 from app.jobs import repository as jobs
 from app.label_schemas import repository as schemas
-from app.label_schemas.models import LabelSchema
 from app.label_studio import labeling_config
 from app.labelling.models import STATUSES
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
-_STREAM_TYPES: dict[str, dict] = {"application/x-ndjson": {}, "text/csv": {},
-                                   "application/vnd.apache.parquet": {},
-                                   "application/json": {}}
-
-
-def _statuses(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    chosen = tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
-    unknown = [s for s in chosen if s not in STATUSES]
-    if unknown or not chosen:
-        raise InvalidInput(f"status must be one or more of {', '.join(STATUSES)} "
-                           f"(comma-separated), not {value!r}")
-    return chosen
-
-
 @router.get("", response_class=StreamingResponse,
             responses={200: {"description": "The export, streamed. The header "
                              "`X-Export-Decision` says which decision it took: `latest` or "
-                             "`job <id>`.", "content": _STREAM_TYPES}})
+                             "`job <id>`.", "content": STREAM_TYPES}})
 def export(
     request: Request,
     principal: Viewer,
@@ -47,12 +31,12 @@ def export(
                                "job's schema)."),
     status: str | None = Query(None, max_length=200, description="Only these statuses, "
                                f"comma-separated: {', '.join(STATUSES)}."),
-    fmt: Literal["jsonl", "csv", "parquet", "label-studio"] = Query(
-        "jsonl", alias="format", description="jsonl; csv (a column per metadata field, "
+    fmt: Annotated[ExportFormat, Query(
+        alias="format", description="jsonl; csv (a column per metadata field, "
         "labels joined with `|`); parquet (label as class indices with the class names in the "
         "file's Hugging Face features: `datasets.load_dataset(\"parquet\", ...)` gives a "
         "ClassLabel); or label-studio (a JSON array of tasks with predictions and reviewed "
-        "annotations)."),
+        "annotations).")] = "jsonl",
     dataset: str | None = Query(None, max_length=40, description="Only items of this dataset."),
     job: str | None = Query(None, max_length=40, description="Only the items this job "
                             "labelled, with the labels it decided (see `decision`)."),
@@ -70,7 +54,9 @@ def export(
     if schema is not None:
         label_schema = schemas.get_schema(session, principal.project_id, schema)
     elif chosen_job is not None:
-        label_schema = session.get_one(LabelSchema, chosen_job.schema_id)
+        found = schemas.schema_by_id(session, chosen_job.schema_id)
+        assert found is not None  # a job is deleted with its schema
+        label_schema = found
     else:
         raise InvalidInput("schema is required (or job=<job id>, whose schema is used)")
     if chosen_job is not None and chosen_job.schema_id != label_schema.id:
@@ -78,23 +64,13 @@ def export(
                            f"not {label_schema.name!r}")
     selection = Selection(
         project_id=principal.project_id, schema_id=label_schema.id,
-        schema_name=label_schema.name, statuses=_statuses(status),
+        schema_name=label_schema.name, statuses=parse_statuses(status),
         dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
         if dataset else None,
         job_id=chosen_job.id if chosen_job else None,
         job_name=chosen_job.external_id if chosen_job else None,
         decision=decision or ("job" if chosen_job else "latest"))
     return export_response(request, selection, fmt)
-
-
-def export_response(request: Request, selection: Selection, fmt: str) -> StreamingResponse:
-    """The export streamed as a download (the review page's export links answer with it too)."""
-    return StreamingResponse(
-        service.stream_export(request.app.state.session_factory, selection, fmt),
-        media_type=service.media_type(fmt),
-        headers={"Content-Disposition":
-                 f'attachment; filename="{service.filename(selection, fmt)}"',
-                 "X-Export-Decision": selection.describes})
 
 
 @router.get("/label-studio-config", response_class=Response,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.exports import repository
@@ -72,3 +74,13 @@ def media_type(fmt: str) -> str:
 def filename(selection: Selection, fmt: str) -> str:
     job = f".{selection.job_name}" if selection.job_name else ""
     return f"{selection.schema_name}{job}.{FORMATS[fmt].extension}"
+
+
+def export_response(request: Request, selection: Selection, fmt: str) -> StreamingResponse:
+    """The export streamed as a download (the API and the review page's export links)."""
+    return StreamingResponse(
+        stream_export(request.app.state.session_factory, selection, fmt),
+        media_type=media_type(fmt),
+        headers={"Content-Disposition":
+                 f'attachment; filename="{filename(selection, fmt)}"',
+                 "X-Export-Decision": selection.describes})

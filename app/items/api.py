@@ -55,7 +55,7 @@ class ItemIn(BaseModel):
         return metadata
 
 
-class ItemBatch(BaseModel):
+class ItemBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_REQUEST)
@@ -96,7 +96,7 @@ class ItemOut(BaseModel):
     history: list[LabelOut] | None = None
 
 
-class ItemSummary(BaseModel):
+class ItemSummaryOut(BaseModel):
     id: str
     text: str
     metadata: dict[str, Any]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, String, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -72,9 +73,11 @@ def history(session: Session, item: Item) -> list[tuple[Annotation, str]]:
     ).all())
 
 
-def list_items_query(project_id: int, *, schema_id: int | None, status: str | None,
-                     label: str | None, min_confidence: float | None,
-                     max_confidence: float | None, after: int | None, limit: int) -> Select:
+def list_items(session: Session, project_id: int, *, schema_id: int | None, status: str | None,
+               label: str | None, min_confidence: float | None, max_confidence: float | None,
+               after: int | None, limit: int) -> list[Row[Any]]:
+    """Items oldest first after `after` (keyset on the internal id): rows of (item,), or of
+    (item, state) when `schema_id` is given."""
     query: Select  # one or two entities, depending on schema_id
     if schema_id is None:
         query = select(Item).where(Item.project_id == project_id)
@@ -93,4 +96,4 @@ def list_items_query(project_id: int, *, schema_id: int | None, status: str | No
             query = query.where(ItemState.confidence <= max_confidence)
     if after is not None:
         query = query.where(Item.id > after)
-    return query.order_by(Item.id).limit(limit)
+    return list(session.execute(query.order_by(Item.id).limit(limit)).all())

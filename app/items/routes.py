@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Response
 from app.deps import Editor, SessionDep, Viewer
 from app.errors import InvalidInput
 from app.items import repository, service
-from app.items.api import IngestOut, ItemBatch, ItemIn, ItemOut, ItemSummary, LabelOut
+from app.items.api import IngestOut, ItemBatchIn, ItemIn, ItemOut, ItemSummaryOut, LabelOut
 from app.items.models import Item
 from app.label_schemas import repository as schemas
 from app.labelling.models import STATUSES, Annotation
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/items", tags=["items"])
 @router.post("", status_code=201, response_model=IngestOut,
              responses={200: {"model": IngestOut, "description": "Every item existed already"}})
 def post_items(
-    body: Annotated[ItemIn | list[ItemIn] | ItemBatch, Body(
+    body: Annotated[ItemIn | list[ItemIn] | ItemBatchIn, Body(
         description="One item, a list of items, or {\"items\": [...]}; up to 10,000 per request."
     )],
     principal: Editor,
@@ -27,7 +27,7 @@ def post_items(
     response: Response,
 ) -> IngestOut:
     """Store items (idempotent on their ids). Items are labelled by /v1/classify or a job."""
-    items = body.items if isinstance(body, ItemBatch) else body if isinstance(body, list) \
+    items = body.items if isinstance(body, ItemBatchIn) else body if isinstance(body, list) \
         else [body]
     if isinstance(body, list) and not 1 <= len(body) <= 10_000:
         raise InvalidInput(f"send 1 to 10,000 items per request, not {len(body)}")
@@ -61,15 +61,15 @@ def get_item(item_id: str, principal: Viewer, session: SessionDep,
     return out
 
 
-def _summary(item: Item, state=None) -> ItemSummary:  # type: ignore[no-untyped-def]
-    return ItemSummary(id=item.external_id, text=item.text, metadata=item.meta or {},
+def _summary(item: Item, state=None) -> ItemSummaryOut:  # type: ignore[no-untyped-def]
+    return ItemSummaryOut(id=item.external_id, text=item.text, metadata=item.meta or {},
                        created_at=item.created_at,
                        label=state.label if state else None,
                        confidence=state.confidence if state else None,
                        status=state.status if state else None)
 
 
-@router.get("", response_model=Page[ItemSummary])
+@router.get("", response_model=Page[ItemSummaryOut])
 def list_items(
     principal: Viewer,
     session: SessionDep,
@@ -80,7 +80,7 @@ def list_items(
     max_confidence: float | None = Query(None, ge=0, le=1),
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=100),
-) -> Page[ItemSummary]:
+) -> Page[ItemSummaryOut]:
     """List items, newest first, optionally by schema and status; keyset-paginated with `after`."""
     filters: dict[str, Any] = {"status": status, "label": label,
                                "min_confidence": min_confidence, "max_confidence": max_confidence}
@@ -90,10 +90,9 @@ def list_items(
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
     schema_id = schemas.get_schema(session, principal.project_id, schema).id if schema else None
-    query = repository.list_items_query(principal.project_id, schema_id=schema_id,
-                                        after=decode_cursor(cursor), limit=limit + 1, **filters)
-    rows = list(session.execute(query).all())
+    rows = repository.list_items(session, principal.project_id, schema_id=schema_id,
+                                 after=decode_cursor(cursor), limit=limit + 1, **filters)
     page = rows[:limit]
     items = [_summary(*row) for row in page]
     next_cursor = encode_cursor(page[-1][0].id) if len(rows) > limit else None
-    return Page[ItemSummary](items=items, next_cursor=next_cursor)
+    return Page[ItemSummaryOut](items=items, next_cursor=next_cursor)

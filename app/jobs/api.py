@@ -14,7 +14,7 @@ Strategy = Literal["cascade", "sequential", "window", "retrieval"]
 StatusFilter = Literal["accepted", "needs_review", "no_match", "reviewed"]
 
 
-class ItemSelection(BaseModel):
+class ItemSelectionIn(BaseModel):
     """Which of the project's items to label; every field narrows the selection."""
 
     model_config = ConfigDict(extra="forbid")
@@ -27,14 +27,14 @@ class ItemSelection(BaseModel):
     unlabelled: bool = Field(False, description="Only items with no label under the schema yet.")
 
 
-class JobCreate(BaseModel):
+class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     schema_name: Annotated[str, NoNul] = Field(alias="schema", min_length=1, max_length=100)
     version: VersionNumber | None = Field(None, description="Schema version; default the latest.")
     dataset: Annotated[str, NoNul] | None = Field(
         None, max_length=40, description="Label the items of this dataset (its id).")
-    items: ItemSelection | None = Field(
+    items: ItemSelectionIn | None = Field(
         None, description="Or label the project's items that match this ({} = all of them).")
     include_reviewed: bool = Field(
         False, description="Also run the model on items a person already reviewed (their "
@@ -53,7 +53,7 @@ class JobCreate(BaseModel):
         "retrieval (no LLM: the most similar label, for a fast first pass).")
 
     @model_validator(mode="after")
-    def _one_selection(self) -> JobCreate:
+    def _one_selection(self) -> JobIn:
         if (self.dataset is None) == (self.items is None):
             raise ValueError("give exactly one of dataset or items")
         if self.cutoff is not None and self.target_precision is not None:
@@ -61,7 +61,7 @@ class JobCreate(BaseModel):
         return self
 
 
-class JobCounts(BaseModel):
+class JobCountsOut(BaseModel):
     accepted: int
     needs_review: int
     no_match: int
@@ -76,7 +76,7 @@ class JobOut(BaseModel):
     selection: dict[str, Any]
     total: int
     done: int
-    counts: JobCounts
+    counts: JobCountsOut
     judge_calls_per_item: float | None
     items_per_second: float | None
     eta_seconds: float | None

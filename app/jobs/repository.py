@@ -26,6 +26,11 @@ def get_job(session: Session, project_id: int, external_id: str) -> Job:
     return job
 
 
+def job_by_id(session: Session, job_id: int) -> Job | None:
+    """The job with this internal id (for rows that point at one, e.g. an annotation)."""
+    return session.get(Job, job_id)
+
+
 def list_jobs(session: Session, project_id: int, limit: int) -> list[Job]:
     return list(session.scalars(select(Job).where(Job.project_id == project_id)
                                 .order_by(Job.id.desc()).limit(limit)))

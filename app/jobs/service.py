@@ -32,7 +32,7 @@ from app.errors import Conflict, InvalidInput
 from app.items import repository as items
 from app.items.models import Item
 from app.jobs import repository
-from app.jobs.api import JobCreate
+from app.jobs.api import JobIn
 from app.jobs.models import FINAL_STATES, Job, JobChunk
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
@@ -62,7 +62,7 @@ def reclaim_dead_incarnations(factory: sessionmaker[Session], worker_id: str | N
     return released
 
 
-def create_job(session: Session, principal: Principal, runtime: Runtime, body: JobCreate) -> Job:
+def create_job(session: Session, principal: Principal, runtime: Runtime, body: JobIn) -> Job:
     """Select the items, split them into chunks of ids, and queue the job (nothing is labelled
     here). Parameters are fixed now, so every chunk of the job decides the same way."""
     schema = schemas.get_schema(session, principal.project_id, body.schema_name)
@@ -116,7 +116,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
 
 
 def _selected_ids(session: Session, project_id: int, schema_id: int, dataset_id: int | None,
-                  body: JobCreate) -> Iterator[int]:
+                  body: JobIn) -> Iterator[int]:
     chosen = body.items
     filters: dict[str, Any] = {
         "dataset_id": dataset_id, "statuses": chosen.status if chosen else None,

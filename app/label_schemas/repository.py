@@ -66,3 +66,8 @@ def get_version_by_id(session: Session, version_id: int) -> SchemaVersion:
     if found is None:
         raise NotFound(f"no schema version with id {version_id}")
     return found
+
+
+def schema_by_id(session: Session, schema_id: int) -> LabelSchema | None:
+    """The schema with this internal id (for rows that point at one, e.g. a job)."""
+    return session.get(LabelSchema, schema_id)

@@ -50,7 +50,7 @@ class PredictIn(BaseModel):
     params: dict[str, Any] | None = None
 
 
-class ChoicesValue(BaseModel):
+class ChoicesValueOut(BaseModel):
     choices: list[str]
 
 
@@ -58,7 +58,7 @@ class RegionOut(BaseModel):
     from_name: str
     to_name: str
     type: str = "choices"
-    value: ChoicesValue
+    value: ChoicesValueOut
 
 
 class PredictionOut(BaseModel):

@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
-from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from app.calibration import service as calibration
-from app.db import dialect_insert, utcnow
+from app.db import utcnow
 from app.items.models import Item
 from app.judges import repository as judges
 from app.label_schemas.models import LabelSchema, SchemaVersion
-from app.labelling.models import Annotation, Exemplar, ItemState
+from app.labelling import repository
+from app.labelling.models import Exemplar
 from app.metrics import count_decisions
 from app.rac.decision import ClassifyParams, Decision
 from app.rac.engine import Engine
@@ -48,13 +48,7 @@ def index_for(session: Session, runtime: Runtime, schema: LabelSchema,
 
 def sync_exemplars(session: Session, runtime: Runtime, index: LabelIndex, schema_id: int) -> int:
     """Add exemplars stored since the index last looked (other processes add them too)."""
-    rows = session.execute(
-        select(Exemplar.id, Exemplar.item_id, Exemplar.label, Exemplar.embedder_id,
-               Exemplar.vector, Item.text)
-        .join(Item, Item.id == Exemplar.item_id)
-        .where(Exemplar.schema_id == schema_id, Exemplar.id > index.exemplar_watermark)
-        .order_by(Exemplar.id)
-    ).all()
+    rows = repository.exemplars_after(session, schema_id, index.exemplar_watermark)
     if not rows:
         return 0
     model_id = runtime.embedder.model_id
@@ -144,14 +138,10 @@ def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersi
     ]
     if not rows:
         return []
-    insert = dialect_insert(session)(Annotation)
-    written = session.execute(
-        insert.on_conflict_do_nothing(index_elements=["job_id", "item_id"])
-        .returning(Annotation.id, Annotation.item_id), rows).all()
-    annotation_of = {item_id: annotation_id for annotation_id, item_id in written}
+    annotation_of = repository.insert_annotations(session, rows)
     kept = [(row, d) for row, d in zip(rows, decisions, strict=True)
             if row["item_id"] in annotation_of]
-    upsert_states(session, [
+    repository.upsert_states(session, [
         {"project_id": schema.project_id, "item_id": row["item_id"], "schema_id": schema.id,
          "annotation_id": annotation_of[row["item_id"]], "schema_version": version.version,
          "label": row["label"], "confidence": row["confidence"], "status": row["status"],
@@ -161,27 +151,3 @@ def record_decisions(session: Session, schema: LabelSchema, version: SchemaVersi
         for row, _ in kept
     ])
     return [d for _, d in kept]
-
-
-def upsert_states(session: Session, rows: list[dict], *, overwrite_reviewed: bool = False) -> None:
-    """Insert or update item_states rows keyed by (item_id, schema_id) in one statement."""
-    if not rows:
-        return
-    stmt = dialect_insert(session)(ItemState).values(rows)
-    table = ItemState.__table__
-    keep_reviewed = table.c.status == "reviewed"
-    current = {}
-    for column in ("annotation_id", "schema_version", "label", "confidence", "status"):
-        new = stmt.excluded[column]
-        current[column] = new if overwrite_reviewed else case((keep_reviewed, table.c[column]),
-                                                             else_=new)
-    model_columns = ("model_label", "model_confidence", "model_status", "model_annotation_id")
-    updates = {
-        **current,
-        **{c: stmt.excluded[c] for c in model_columns if c in rows[0]},
-        "updated_at": stmt.excluded.updated_at,
-    }
-    if overwrite_reviewed:  # a person decided: the item leaves any lease
-        updates.update(lease_owner=None, lease_token=None, lease_expires_at=None)
-    session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "schema_id"],
-                                               set_=updates))

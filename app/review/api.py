@@ -96,7 +96,7 @@ class UndoOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class LabelQuality(BaseModel):
+class LabelQualityOut(BaseModel):
     label: str
     precision: float | None
     recall: float | None
@@ -116,6 +116,6 @@ class SchemaStatsOut(BaseModel):
     agreement: float | None
     precision_at_cutoff: float | None
     reviewed_at_cutoff: int
-    per_label: list[LabelQuality]
+    per_label: list[LabelQualityOut]
 
     model_config = ConfigDict(populate_by_name=True)

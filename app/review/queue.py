@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.jobs.models import Job
+from app.jobs import repository as jobs
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
 from app.review import service
@@ -22,7 +22,7 @@ def queue_out(session: Session, label_schema: LabelSchema,
     for row in leased:
         job_id = row.annotation.job_id
         if job_id is not None and job_id not in job_params:
-            job = session.get(Job, job_id)
+            job = jobs.job_by_id(session, job_id)
             job_params[job_id] = job.params if job is not None else {}
         params = job_params.get(job_id, {}) if job_id is not None else {}
         number = row.state.schema_version

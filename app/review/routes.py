@@ -9,7 +9,7 @@ from app.items import repository as items
 from app.label_schemas import repository as schemas
 from app.review import service
 from app.review.api import (
-    LabelQuality,
+    LabelQualityOut,
     ReviewIn,
     ReviewOut,
     ReviewQueueOut,
@@ -97,4 +97,4 @@ def schema_stats(name: str, principal: Viewer, session: SessionDep,
         cutoff=cutoff, reviewed_model_decisions=s.reviewed_model_decisions,
         agreement=s.agreement, precision_at_cutoff=s.precision_at_cutoff,
         reviewed_at_cutoff=s.reviewed_at_cutoff,
-        per_label=[LabelQuality(**row) for row in s.per_label])
+        per_label=[LabelQualityOut(**row) for row in s.per_label])

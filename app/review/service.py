@@ -7,11 +7,8 @@ import secrets
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
 
-from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
@@ -21,9 +18,11 @@ from app.errors import Conflict, InvalidInput
 from app.items.models import Item
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling import repository as states
 from app.labelling import service as labelling
 from app.labelling.models import NEEDS_A_PERSON, Annotation, ItemState
 from app.rac.evaluation import CurvePoint, precision_coverage_curve
+from app.review import repository
 from app.runtime import Runtime
 
 
@@ -36,48 +35,16 @@ class Leased:
 
 def claim(session: Session, principal: Principal, schema: LabelSchema, limit: int,
           lease_seconds: int, exclude: Collection[str] = ()) -> list[Leased]:
-    """Lease up to `limit` items that need a person, least confident first.
-
-    One UPDATE claims them; on PostgreSQL its subquery takes the rows FOR UPDATE SKIP LOCKED, and
-    SQLite runs one writer at a time, so two reviewers never hold the same item. A reviewer's own
-    unexpired leases come back first (a reload shows the same items).
+    """Lease up to `limit` items that need a person, least confident first; two reviewers never
+    hold the same item, and a reviewer's own unexpired leases come back first (a reload shows
+    the same items).
 
     `exclude` (item ids) leaves items out: the ones a reviewer skipped, or already holds and has
     on screen, so asking for "the next one" does not hand back the current one.
     """
-    now = utcnow()
-    token = secrets.token_hex(16)
-    conditions = [ItemState.schema_id == schema.id, ItemState.status.in_(NEEDS_A_PERSON),
-                  or_(ItemState.lease_expires_at.is_(None), ItemState.lease_expires_at < now,
-                      ItemState.lease_owner == principal.key_id)]
-    if exclude:
-        conditions.append(ItemState.item_id.not_in(
-            select(Item.id).where(Item.project_id == schema.project_id,
-                                  Item.external_id.in_(list(exclude)))))
-    claimable = (
-        select(ItemState.id)
-        .where(*conditions)
-        # CASE, not `(lease_owner = me) DESC`: that is NULL for unleased rows, and PostgreSQL
-        # sorts NULLs first when descending, which put other items before the caller's own.
-        .order_by(case((ItemState.lease_owner == principal.key_id, 0), else_=1),
-                  ItemState.confidence.asc(), ItemState.id.asc())
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    session.execute(
-        update(ItemState)
-        .where(ItemState.id.in_(claimable.scalar_subquery()))
-        .values(lease_owner=principal.key_id, lease_token=token,
-                lease_expires_at=now + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(
-        select(Item, ItemState, Annotation)
-        .join(ItemState, ItemState.item_id == Item.id)
-        .join(Annotation, Annotation.id == ItemState.annotation_id)
-        .where(ItemState.lease_token == token)
-        .order_by(ItemState.confidence.asc(), ItemState.id.asc())
-    ).all()
+    rows = repository.lease(session, principal.key_id, schema, limit,
+                            token=secrets.token_hex(16), now=utcnow(),
+                            lease_seconds=lease_seconds, exclude=exclude)
     return [Leased(item, state, annotation) for item, state, annotation in rows]
 
 
@@ -85,32 +52,22 @@ def release(session: Session, principal: Principal, item: Item,
             schema_name: str | None) -> bool:
     """Give back the caller's lease on an item (a skip), so another reviewer may take it at once
     instead of when the lease expires. Someone else's lease is left alone. True if one was held."""
-    schema = _schema_for_item(session, principal, item, schema_name)
-    result = cast(CursorResult[Any], session.execute(
-        update(ItemState)
-        .where(ItemState.item_id == item.id, ItemState.schema_id == schema.id,
-               ItemState.lease_owner == principal.key_id)
-        .values(lease_owner=None, lease_token=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    ))
-    return bool(result.rowcount)
+    schema = schema_for_item(session, principal, item, schema_name)
+    return repository.release_lease(session, principal.key_id, item.id, schema.id)
 
 
 def queue_counts(session: Session, schema: LabelSchema) -> tuple[int, int]:
-    counts = dict(session.execute(
-        select(ItemState.status, func.count()).where(ItemState.schema_id == schema.id)
-        .group_by(ItemState.status)
-    ).all())
+    """(items that still need a person, items reviewed)."""
+    counts = repository.status_counts(session, schema.id)
     return sum(counts.get(s, 0) for s in NEEDS_A_PERSON), counts.get("reviewed", 0)
 
 
-def _schema_for_item(session: Session, principal: Principal, item: Item,
-                     name: str | None) -> LabelSchema:
+def schema_for_item(session: Session, principal: Principal, item: Item,
+                    name: str | None) -> LabelSchema:
+    """The schema named, or the only one the item has a label under."""
     if name is not None:
         return schemas.get_schema(session, principal.project_id, name)
-    names = list(session.scalars(
-        select(LabelSchema.name).join(ItemState, ItemState.schema_id == LabelSchema.id)
-        .where(ItemState.item_id == item.id)))
+    names = repository.schema_names_of_item(session, item.id)
     if len(names) != 1:
         raise InvalidInput("say which schema this review is for (`schema`): the item has "
                            + (f"labels under {', '.join(sorted(names))}" if names
@@ -133,12 +90,11 @@ def review(session: Session, runtime: Runtime, principal: Principal, item: Item,
     `labels` (several labels, or [] for none) is for multi-label schemas; the first one is the
     item's `label`. Give `label` or `labels`, not both (the API model checks that).
     """
-    schema = _schema_for_item(session, principal, item, schema_name)
+    schema = schema_for_item(session, principal, item, schema_name)
     version = schemas.get_version(session, schema)
     chosen = list(dict.fromkeys(labels)) if labels is not None else ([label] if label else [])
     check_labels(schema, version, chosen)
-    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
-                                                   ItemState.schema_id == schema.id))
+    state = repository.state_of(session, item.id, schema.id)
     if state is not None and _leased_by_other(state, principal, utcnow()):
         raise Conflict(f"item {item.external_id!r} is being reviewed by someone else until "
                        f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -176,7 +132,7 @@ def record_review(session: Session, runtime: Runtime, schema: LabelSchema,
         reviewer_key_id=reviewer_key_id, note=note, trace=[], created_at=now)
     session.add(annotation)
     session.flush()
-    labelling.upsert_states(session, [{
+    states.upsert_states(session, [{
         "project_id": schema.project_id, "item_id": item.id, "schema_id": schema.id,
         "annotation_id": annotation.id, "schema_version": version.version, "label": label,
         "confidence": 1.0, "status": "reviewed", "updated_at": now,
@@ -219,17 +175,10 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def stats(session: Session, schema: LabelSchema, cutoff: float) -> Stats:
-    counts = dict(session.execute(
-        select(ItemState.status, func.count()).where(ItemState.schema_id == schema.id)
-        .group_by(ItemState.status)).all())
+    counts = repository.status_counts(session, schema.id)
     total = sum(counts.values())
-    auto = session.scalar(select(func.count()).where(
-        ItemState.schema_id == schema.id, ItemState.model_status.is_not(None),
-        ItemState.model_label.is_not(None), ItemState.model_confidence >= cutoff)) or 0
-    pairs = session.execute(
-        select(ItemState.model_label, ItemState.label, ItemState.model_confidence)
-        .where(ItemState.schema_id == schema.id, ItemState.status == "reviewed",
-               ItemState.model_status.is_not(None))).all()
+    auto = repository.auto_accepted_count(session, schema.id, cutoff)
+    pairs = repository.reviewed_model_decisions(session, schema.id)
     agree = sum(m == h for m, h, _ in pairs)
     confident = [(m, h) for m, h, c in pairs if m is not None and c is not None and c >= cutoff]
     predicted = Counter(m for m, _, _ in pairs if m is not None)
@@ -250,19 +199,7 @@ def stats(session: Session, schema: LabelSchema, cutoff: float) -> Stats:
         reviewed_at_cutoff=len(confident), per_label=per_label)
 
 
-def reviewed_model_labels(session: Session, schema: LabelSchema) -> list[tuple[float, bool]]:
-    """(model confidence, model label == reviewed label) for items the model labelled and a
-    person then reviewed: the ground truth a precision–coverage curve is drawn from."""
-    rows = session.execute(
-        select(ItemState.model_confidence, ItemState.model_label, ItemState.label)
-        .where(ItemState.schema_id == schema.id, ItemState.status == "reviewed",
-               ItemState.model_label.is_not(None), ItemState.model_confidence.is_not(None))
-    ).all()
-    return [(confidence, model == person) for confidence, model, person in rows
-            if confidence is not None]  # filtered by the query too; this tells the type
-
-
 def reviewed_curve(session: Session, schema: LabelSchema) -> list[CurvePoint]:
     """The precision-coverage curve of the model's labels that people reviewed."""
-    pairs = reviewed_model_labels(session, schema)
+    pairs = repository.reviewed_model_labels(session, schema.id)
     return precision_coverage_curve([c for c, _ in pairs], [ok for _, ok in pairs])

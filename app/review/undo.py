@@ -16,7 +16,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import Role
@@ -25,8 +24,9 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden
 from app.items.models import Item
 from app.label_schemas.models import LabelSchema
-from app.labelling.models import Annotation, Exemplar, ItemState
-from app.review.service import Leased, _schema_for_item
+from app.labelling.models import Exemplar
+from app.review import repository
+from app.review.service import Leased, schema_for_item
 
 
 @dataclass
@@ -40,21 +40,16 @@ def undo_review(session: Session, principal: Principal, item: Item, schema_name:
                 lease_seconds: int) -> Undone:
     """Take back the item's current review. Only its reviewer (or an admin) may; a review that
     someone has since replaced is not the current one and cannot be undone (Conflict)."""
-    schema = _schema_for_item(session, principal, item, schema_name)
-    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
-                                                   ItemState.schema_id == schema.id))
+    schema = schema_for_item(session, principal, item, schema_name)
+    state = repository.state_of(session, item.id, schema.id)
     if state is None or state.status != "reviewed":
         raise Conflict(f"item {item.external_id!r} has no review under {schema.name!r} to undo")
-    current = session.get(Annotation, state.annotation_id)
+    current = repository.get_annotation(session, state.annotation_id)
     assert current is not None  # the foreign key guarantees it
     if current.reviewer_key_id != principal.key_id and not principal.role.allows(Role.admin):
         raise Forbidden(f"item {item.external_id!r} was last reviewed by {current.source!r}; "
                         "only that reviewer or an admin can undo it")
-    previous = session.scalar(
-        select(Annotation)
-        .where(Annotation.item_id == item.id, Annotation.schema_id == schema.id,
-               Annotation.id < current.id)
-        .order_by(Annotation.id.desc()).limit(1))
+    previous = repository.annotation_before(session, item.id, schema.id, current.id)
     _forget_exemplar(session, schema.project_id, schema.id, item.id,
                      previous.label if previous is not None and previous.status == "reviewed"
                      else None)
@@ -75,7 +70,7 @@ def undo_review(session: Session, principal: Principal, item: Item, schema_name:
         state.lease_token = secrets.token_hex(16)
         state.lease_expires_at = now + timedelta(seconds=lease_seconds)
     session.flush()
-    session.execute(delete(Annotation).where(Annotation.id == current.id))
+    repository.delete_annotation(session, current.id)
     session.expire(state)
     return Undone(schema, Leased(item, state, previous))
 
@@ -86,12 +81,11 @@ def retract_review(session: Session, schema: LabelSchema, item: Item) -> bool:
     model never labelled it) and out of the label index. Unlike an undo, the review's annotation
     stays in the history: it was a person's real decision, later withdrawn. True if there was
     a review."""
-    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
-                                                   ItemState.schema_id == schema.id))
+    state = repository.state_of(session, item.id, schema.id)
     if state is None or state.status != "reviewed":
         return False
     _forget_exemplar(session, schema.project_id, schema.id, item.id, None)
-    model = (session.get(Annotation, state.model_annotation_id)
+    model = (repository.get_annotation(session, state.model_annotation_id)
              if state.model_annotation_id is not None else None)
     if model is None:
         session.delete(state)
@@ -107,9 +101,7 @@ def _forget_exemplar(session: Session, project_id: int, schema_id: int, item_id:
                      label: str | None) -> None:
     """Append an exemplar row that replaces the item's last one: `label` None takes the item out
     of the index. The vector is the one already stored (no re-embedding for an undo)."""
-    last = session.scalar(select(Exemplar).where(Exemplar.schema_id == schema_id,
-                                                 Exemplar.item_id == item_id)
-                          .order_by(Exemplar.id.desc()).limit(1))
+    last = repository.last_exemplar(session, schema_id, item_id)
     if last is None:
         return
     session.add(Exemplar(project_id=project_id, schema_id=schema_id, item_id=item_id,

@@ -14,7 +14,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Form, Header, 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
@@ -27,13 +26,13 @@ from app.items import repository as items
 from app.label_schemas import repository as schemas
 from app.rac.evaluation import point_at
 from app.review import service
-from app.review.api import ReviewIn, ReviewItemOut, ReviewQueueOut
+from app.review.api import ReviewQueueOut
 from app.review.queue import queue_out
 from app.review.undo import undo_review
 from app.review_page import auth
+from app.review_page.api import ClaimIn, CountsOut, PageReviewIn, ReleaseIn, UndoneOut
 from app.review_page.chart import precision_coverage_chart
 from app.scorer.worker import wake_refitter
-from app.validation import NoNul
 
 HERE = Path(__file__).resolve().parent
 SIGN_IN = "/review/sign-in"
@@ -220,36 +219,6 @@ def dashboard(request: Request, name: str, principal: PageUser, session: Session
 
 # --- the page's API -----------------------------------------------------------------------------
 
-# NoNul: PostgreSQL cannot compare text with U+0000 (a NUL in an id answered 500 there).
-ItemId = Annotated[str, Field(min_length=1, max_length=200), NoNul]
-SchemaNameIn = Annotated[str, Field(min_length=1, max_length=100), NoNul]
-
-
-class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    schema_name: SchemaNameIn = Field(alias="schema")
-    limit: int = Field(2, ge=1, le=10)
-    exclude: list[ItemId] = Field(default_factory=list, max_length=1000)
-    """Items the page skipped or already shows."""
-
-
-class PageReviewIn(ReviewIn):
-    item: ItemId
-
-
-class ReleaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    schema_name: SchemaNameIn = Field(alias="schema")
-    item: ItemId
-
-
-class CountsOut(BaseModel):
-    remaining: int
-    reviewed: int
-
-
 @router.post("/api/claim", response_model=ReviewQueueOut, response_model_by_alias=True)
 def claim(body: ClaimIn, principal: PageReviewer, session: SessionDep,
           runtime: RuntimeDep) -> ReviewQueueOut:
@@ -268,11 +237,6 @@ def review(body: PageReviewIn, principal: PageReviewer, session: SessionDep,
     background.add_task(wake_refitter, request.app)
     remaining, reviewed = service.queue_counts(session, result.schema)
     return CountsOut(remaining=remaining, reviewed=reviewed)
-
-
-class UndoneOut(CountsOut):
-    item: ReviewItemOut | None
-    """The item back in the queue (leased to you), or null if it left the queue otherwise."""
 
 
 @router.post("/api/undo", response_model=UndoneOut, response_model_by_alias=True)

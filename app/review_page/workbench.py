@@ -23,11 +23,11 @@ from app.deps import RuntimeDep, SessionDep
 from app.errors import InvalidInput
 from app.exports.formats import FORMATS
 from app.exports.repository import Selection
-from app.exports.routes import export_response
+from app.exports.service import export_response
 from app.jobs import repository as jobs
-from app.jobs import routes as job_routes
 from app.jobs import service as job_service
-from app.jobs.api import JobCreate, JobOut, Strategy
+from app.jobs.api import JobIn, JobOut, Strategy
+from app.jobs.view import events_response, job_out
 from app.label_schemas import repository as schemas
 from app.label_schemas import service as schema_service
 from app.label_schemas.format import parse_document, validate_schema_document
@@ -141,8 +141,8 @@ def items_page(request: Request, principal: PageUser, session: SessionDep,
         "total": browse.count(session, principal.project_id, item_filter),
         "filters": query, "statuses": STATUSES,
         "label_names": [x["name"] for x in version.content["labels"]],
-        "datasets": list(session.scalars(datasets.list_datasets_query(
-            principal.project_id, before=None, limit=100))),
+        "datasets": datasets.list_datasets(
+            session, principal.project_id, before=None, limit=100),
         "jobs": jobs.list_jobs(session, principal.project_id, 100),
         "formats": list(FORMATS)})
 
@@ -207,8 +207,8 @@ def datasets_page(request: Request, principal: PageUser, session: SessionDep) ->
         return _to_sign_in()
     return _render(request, "datasets.html", {
         **_common(principal, session, "datasets"),
-        "datasets": list(session.scalars(datasets.list_datasets_query(
-            principal.project_id, before=None, limit=200)))})
+        "datasets": datasets.list_datasets(
+            session, principal.project_id, before=None, limit=200)})
 
 
 class UploadedOut(BaseModel):
@@ -240,10 +240,10 @@ def jobs_page(request: Request, principal: PageUser, session: SessionDep,
         return _to_sign_in()
     return _render(request, "jobs.html", {
         **_common(principal, session, "jobs"),
-        "jobs": [job_routes.job_out(session, j)
+        "jobs": [job_out(session, j)
                  for j in jobs.list_jobs(session, principal.project_id, 100)],
-        "datasets": list(session.scalars(datasets.list_datasets_query(
-            principal.project_id, before=None, limit=200))),
+        "datasets": datasets.list_datasets(
+            session, principal.project_id, before=None, limit=200),
         "chosen_dataset": dataset, "strategies": get_args(Strategy)})
 
 
@@ -259,12 +259,12 @@ class PageJobIn(BaseModel):
 @router.post("/api/jobs", response_model=JobOut, response_model_by_alias=True)
 def start_job(body: PageJobIn, principal: PageEditor, session: SessionDep, runtime: RuntimeDep,
               request: Request, background: BackgroundTasks) -> JobOut:
-    job = job_service.create_job(session, principal, runtime, JobCreate(
+    job = job_service.create_job(session, principal, runtime, JobIn(
         schema_name=body.schema_name, dataset=body.dataset, strategy=body.strategy,
         target_precision=body.target_precision))
     chunk_ids = job_service.chunk_ids(session, job)
     background.add_task(request.app.state.dispatcher.chunks_queued, chunk_ids)
-    return job_routes.job_out(session, job)
+    return job_out(session, job)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -273,10 +273,10 @@ def job_page(request: Request, job_id: str, principal: PageUser,
     if principal is None:
         return _to_sign_in()
     job = jobs.get_job(session, principal.project_id, job_id)
-    out = job_routes.job_out(session, job)
+    out = job_out(session, job)
     dataset = job.selection.get("dataset")
     return _render(request, "job.html", {
-        **_common(principal, session, "jobs", session.get(LabelSchema, job.schema_id)),
+        **_common(principal, session, "jobs", schemas.schema_by_id(session, job.schema_id)),
         "job": out, "dataset": dataset, "formats": list(FORMATS)})
 
 
@@ -286,13 +286,14 @@ def job_events(job_id: str, principal: PageUser, session: SessionDep,
     """The job's server-sent progress events for the page (a read: the session suffices)."""
     if principal is None:
         return Response(status_code=401)
-    return job_routes.job_events(job_id, principal, session, request)
+    jobs.get_job(session, principal.project_id, job_id)  # 404 before the stream starts
+    return events_response(request, principal, job_id)
 
 
 @router.post("/api/jobs/{job_id}/cancel", response_model=JobOut, response_model_by_alias=True)
 def cancel(job_id: str, principal: PageEditor, session: SessionDep) -> JobOut:
     job = jobs.get_job(session, principal.project_id, job_id)
-    return job_routes.job_out(session, job_service.cancel_job(session, job))
+    return job_out(session, job_service.cancel_job(session, job))
 
 
 # --- schemas ------------------------------------------------------------------------------------

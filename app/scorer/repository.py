@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
+from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling.models import Exemplar
 from app.rac.scorer import LearntScorer
 from app.scorer.models import ScorerVersion
 
@@ -21,6 +25,37 @@ _MAX_LOADED = 64
 def latest(session: Session, schema_id: int) -> ScorerVersion | None:
     return session.scalar(select(ScorerVersion).where(ScorerVersion.schema_id == schema_id)
                           .order_by(ScorerVersion.version.desc()).limit(1))
+
+
+def latest_version_number(session: Session, schema_id: int) -> int:
+    return session.scalar(select(func.max(ScorerVersion.version))
+                          .where(ScorerVersion.schema_id == schema_id)) or 0
+
+
+def refit_candidates(session: Session) -> Sequence[Row[Any]]:
+    """One row per schema with exemplars, in one query (the refit thread asks every 30 s, and
+    asked once per schema before): `schema_id`, `schema_hash` (the content hash of its latest
+    version; null if the schema is gone), `scorer_hash` and `n_reviews` of its newest scorer
+    (null before the first fit), and `fresh`, the exemplars stored after that scorer's fit."""
+    with_exemplars = select(Exemplar.schema_id).distinct().subquery()
+    newest = (select(ScorerVersion.schema_id, func.max(ScorerVersion.version).label("version"))
+              .group_by(ScorerVersion.schema_id).subquery())
+    fresh = (select(func.count()).select_from(Exemplar)
+             .where(Exemplar.schema_id == ScorerVersion.schema_id,
+                    Exemplar.id > ScorerVersion.exemplar_watermark)
+             .correlate(ScorerVersion).scalar_subquery())
+    return session.execute(
+        select(with_exemplars.c.schema_id, SchemaVersion.content_hash.label("schema_hash"),
+               ScorerVersion.content_hash.label("scorer_hash"), ScorerVersion.n_reviews,
+               fresh.label("fresh"))
+        .select_from(with_exemplars)
+        .outerjoin(LabelSchema, LabelSchema.id == with_exemplars.c.schema_id)
+        .outerjoin(SchemaVersion, (SchemaVersion.schema_id == LabelSchema.id)
+                   & (SchemaVersion.version == LabelSchema.latest_version))
+        .outerjoin(newest, newest.c.schema_id == with_exemplars.c.schema_id)
+        .outerjoin(ScorerVersion, (ScorerVersion.schema_id == newest.c.schema_id)
+                   & (ScorerVersion.version == newest.c.version))
+        .order_by(with_exemplars.c.schema_id)).all()
 
 
 def current(session: Session, schema_id: int) -> LearntScorer | None:

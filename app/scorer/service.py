@@ -8,58 +8,46 @@ the ScorerRefitter thread (app/scorer/worker.py), never inside a request.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.label_schemas import repository as schemas
-from app.label_schemas.models import LabelSchema
 from app.labelling import service as labelling
-from app.labelling.models import Exemplar
 from app.rac.scorer import fit_scorer
 from app.runtime import Runtime
+from app.scorer import repository
 from app.scorer.models import ScorerVersion
-from app.scorer.repository import latest
 
 REFIT_SHARE = 0.1
 """Refit when the new exemplars reach this share of those of the last fit (at least one): a
 refit costs seconds (bench/learnt_scorer.py), so a busy schema refits every ~10% more reviews."""
 
+
 def due(session: Session) -> list[int]:
     """Schemas whose scorer is missing, stale for their content, or behind on exemplars."""
-    newest = dict(session.execute(select(Exemplar.schema_id, func.max(Exemplar.id))
-                                  .group_by(Exemplar.schema_id)).all())
     out = []
-    for schema_id in sorted(newest):
-        last = latest(session, schema_id)
-        if last is None:
-            out.append(schema_id)
+    for row in repository.refit_candidates(session):
+        if row.scorer_hash is None:  # never fitted
+            out.append(row.schema_id)
+        elif row.schema_hash is None:  # the schema is gone
             continue
-        schema = session.get(LabelSchema, schema_id)
-        if schema is None:
-            continue
-        if schemas.get_version(session, schema).content_hash != last.content_hash:
-            out.append(schema_id)
-            continue
-        fresh = session.scalar(select(func.count()).select_from(Exemplar).where(
-            Exemplar.schema_id == schema_id, Exemplar.id > last.exemplar_watermark)) or 0
-        if fresh >= max(1, int(REFIT_SHARE * last.n_reviews)):
-            out.append(schema_id)
+        elif row.schema_hash != row.scorer_hash or \
+                row.fresh >= max(1, int(REFIT_SHARE * row.n_reviews)):
+            out.append(row.schema_id)
     return out
 
 
 def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> ScorerVersion:
     """Fit and store a new version for the schema's current content."""
     with session_scope(factory) as session:
-        schema = session.get(LabelSchema, schema_id)
+        schema = schemas.schema_by_id(session, schema_id)
         if schema is None:
             raise LookupError(f"schema {schema_id} is gone")
         version = schemas.get_version(session, schema)
         index = labelling.index_for(session, runtime, schema, version)
         content_hash = version.content_hash
         watermark = index.exemplar_watermark
-        number = (session.scalar(select(func.max(ScorerVersion.version))
-                                 .where(ScorerVersion.schema_id == schema_id)) or 0) + 1
+        number = repository.latest_version_number(session, schema_id) + 1
     fitted = fit_scorer(index, version=number)  # seconds: no transaction is held meanwhile
     with session_scope(factory) as session:
         row = ScorerVersion(schema_id=schema_id, version=number, content_hash=content_hash,
