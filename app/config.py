@@ -66,6 +66,10 @@ class EngineSettings(BaseModel):
     cutoff: float = Field(0.8, ge=0.0, le=1.0)
     """Confidence at or above which an accepted label needs no review, when no target
     precision applies (or the calibrator cannot turn one into a cutoff)."""
+    prior_judge_questions: int = Field(60, ge=0, le=10_000)
+    """Schema examples the judge is asked about when a schema's prior calibrator is fitted (in
+    the background after each push; about a minute for 60 with the bundled judge on 2 cores):
+    what decides whether the cascade asks the judge at all. 0: the prior never asks it."""
     strategy: Literal["cascade", "sequential", "window", "retrieval"] = "cascade"
     """`cascade` (retrieval decides what it is sure of, the judge is asked only about the rest
     and only if it carries information: 0 judge calls with the bundled judge, measured in

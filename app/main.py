@@ -44,6 +44,7 @@ from app.jobs.runner import JobRunner
 from app.judges.routes import router as judges_router
 from app.label_schemas.routes import router as schemas_router
 from app.label_studio.routes import router as label_studio_router
+from app.labelling.prior_fitter import PriorFitter
 from app.labelling.routes import router as labelling_router
 from app.logs import configure_logging
 from app.metrics import REQUEST_SECONDS, observe_judge
@@ -104,10 +105,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner, sweeper = _start_job_workers(app, settings)
         app.state.scorer_refitter = ScorerRefitter(app.state.session_factory, app.state.runtime)
         app.state.scorer_refitter.start()
+        app.state.prior_fitter = PriorFitter(app.state.session_factory, app.state.runtime)
+        app.state.prior_fitter.start()
         try:
             yield
         finally:
             app.state.scorer_refitter.stop()
+            app.state.prior_fitter.stop()
             if runner is not None:
                 runner.stop()
             if sweeper is not None:

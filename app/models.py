@@ -1,7 +1,7 @@
 """Every ORM model, imported once so `Base.metadata` is complete (for Alembic and tests)."""
 
 from app.auth.models import ApiKey, Project
-from app.calibration.models import CalibratorVersion
+from app.calibration.models import CalibratorVersion, SchemaPrior
 from app.datasets.models import Dataset, DatasetItem
 from app.db import Base
 from app.items.models import Item
@@ -16,6 +16,5 @@ from app.scorer.models import ScorerVersion
 __all__ = [
     "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
     "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation", "PageSession",
-    "Project",
-    "SchemaVersion", "ScorerVersion", "TrainedJudge",
+    "Project", "SchemaPrior", "SchemaVersion", "ScorerVersion", "TrainedJudge",
 ]

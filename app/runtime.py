@@ -86,7 +86,7 @@ class Runtime:
 
     def params(self, *, multi_label: bool = False, **overrides: object) -> ClassifyParams:
         """Classification parameters: the request's overrides on top of the configured defaults."""
-        defaults = self.settings.engine.model_dump()
+        defaults = self.settings.engine.model_dump(exclude={"prior_judge_questions"})
         chosen = {k: v for k, v in overrides.items() if v is not None}
         if "cutoff" in chosen and "target_precision" not in chosen:
             chosen["target_precision"] = None  # the caller's cutoff wins over the default target

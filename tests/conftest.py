@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from app.config import Settings
+from app.config import EngineSettings, Settings
 from app.db import Base, make_engine, make_session_factory, upgrade_database
 from tests.helpers import Database
 
@@ -104,7 +104,10 @@ def session_factory(db: Database):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings(db: Database, tmp_path: Path) -> Settings:
-    return Settings(database_url=db.url, data_dir=tmp_path / "data", db_auto_upgrade=True)
+    # The prior fitted after each push asks the judge nothing here: the bundled judge's 60
+    # questions would cost every test that pushes a schema with many examples a minute.
+    return Settings(database_url=db.url, data_dir=tmp_path / "data", db_auto_upgrade=True,
+                    engine=EngineSettings(prior_judge_questions=0))
 
 
 @pytest.fixture

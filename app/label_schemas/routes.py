@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
 
 from app.body import RawBody
 from app.deps import Admin, SessionDep, Viewer
 from app.label_schemas import repository, service
 from app.label_schemas.api import SchemaListOut, SchemaPushOut, SchemaVersionOut
 from app.label_schemas.format import parse_document, validate_schema_document
+from app.labelling.prior_fitter import wake_prior_fitter
 from app.validation import VersionInPath
 
 router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
@@ -31,14 +32,19 @@ def push_schema(
     session: SessionDep,
     body: RawBody,
     response: Response,
+    request: Request,
+    background: BackgroundTasks,
     content_type: Annotated[str | None, Header()] = None,
 ) -> SchemaPushOut:
     """Validate and store a label schema (YAML or JSON). Same content as the latest version: 200 and
-    that version; changed content: 201 and a new immutable version."""
+    that version; changed content: 201 and a new immutable version, whose prior calibrator is
+    then fitted in the background (from its examples, asking the judge where it may help)."""
     doc = validate_schema_document(parse_document(body, content_type))
     result = service.push_schema(session, principal.project_id, doc)
     if not result.created:
         response.status_code = 200
+    else:
+        background.add_task(wake_prior_fitter, request.app)
     out = SchemaVersionOut.of(result.schema, result.version, with_labels=False)
     return SchemaPushOut(**out.model_dump(), created=result.created)
 

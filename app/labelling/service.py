@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 from sqlalchemy.orm import Session
 
+from app.calibration import priors
 from app.calibration import service as calibration
 from app.db import utcnow
 from app.items.models import Item
@@ -20,6 +21,7 @@ from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling import repository
 from app.labelling.models import Exemplar
 from app.metrics import count_decisions
+from app.rac.calibration import Calibrator
 from app.rac.decision import ClassifyParams, Decision
 from app.rac.engine import Engine
 from app.rac.index import LabelIndex
@@ -84,14 +86,38 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
              else judge_for_schema(session, runtime, schema.id))
     if calibrator.is_identity:  # no reviews yet: the prior fitted on the schema's examples
-        calibrator = runtime.priors.get(index, params.top_k,
-                                        judge if params.strategy == "cascade" else None,
-                                        params.target_precision or 0.95)
+        calibrator = prior_for(session, runtime, schema, version, index,
+                               judge if params.strategy == "cascade" else None, params.top_k)
     decisions = engine_for(runtime, judge).classify(
         texts, index, params_for(runtime, judge, params), vectors=vectors, calibrator=calibrator,
         scorer=scorer)
     count_decisions([d.status for d in decisions])
     return decisions
+
+
+def prior_for(session: Session, runtime: Runtime, schema: LabelSchema, version: SchemaVersion,
+              index: LabelIndex, judge: Judge | None, top_k: int) -> Calibrator:
+    """The schema version's prior for this judge: the stored one (fitted in the background
+    after the push, app/labelling/prior_fitter.py), else the prior without the judge, which
+    asks no judge question. A request never waits for judge questions."""
+    key = priors.judge_key(judge)
+    found = runtime.priors.remembered(index, top_k, key)
+    if found is not None:
+        return found
+    found = priors.stored(session, schema.id, version.content_hash, key, top_k)
+    if found is None:
+        return runtime.priors.without_judge(index, top_k)
+    runtime.priors.remember(index, top_k, key, found)
+    return found
+
+
+def prior_judge(session: Session, runtime: Runtime, schema_id: int) -> Judge | None:
+    """The judge the schema's prior is fitted with: the one the default strategy asks (the
+    cascade asks the schema's judge where it carries information; other strategies' confidence
+    is calibrated without it)."""
+    if runtime.settings.engine.strategy != "cascade":
+        return None
+    return judge_for_schema(session, runtime, schema_id)
 
 
 def judge_for_schema(session: Session, runtime: Runtime, schema_id: int) -> Judge:

@@ -108,16 +108,18 @@ class Calibrator:
 IDENTITY = Calibrator()
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray,
-                                                        np.ndarray]:
+def _fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """L2-regularised logistic regression on standardised features (scikit-learn's
-    `LogisticRegression(C=1.0)` objective: intercept not penalised), by Newton's method.
+    `LogisticRegression(C=1.0)` objective: intercept not penalised, optional sample weights),
+    by Newton's method.
 
     In numpy rather than scikit-learn: scikit-learn's OpenMP runtime, once loaded, made the
     llama.cpp judge crash (segmentation fault) in the same process.
     """
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    w8 = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
+    mean = np.average(x, axis=0, weights=w8)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w8))
     scale[scale < 1e-9] = 1.0
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     penalty = np.eye(z.shape[1])
@@ -125,8 +127,8 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.n
     beta = np.zeros(z.shape[1])
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -60, 60)))
-        gradient = z.T @ (p - y) + penalty @ beta
-        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty + 1e-9 * np.eye(len(beta))
+        gradient = z.T @ (w8 * (p - y)) + penalty @ beta
+        hessian = (z * (w8 * p * (1 - p))[:, None]).T @ z + penalty + 1e-9 * np.eye(len(beta))
         step = np.linalg.solve(hessian, gradient)
         beta -= step
         if np.abs(step).max() < 1e-8:
@@ -142,7 +144,8 @@ JUDGE_MIN_GAIN = 0.005
 judge at chance (the bundled 135M model, AUC 0.48) saves nothing and only adds noise."""
 
 
-def _held_out(xs: np.ndarray, ys: np.ndarray, folds: int, seed: int) -> np.ndarray:
+def _held_out(xs: np.ndarray, ys: np.ndarray, folds: int, seed: int,
+              weight: np.ndarray | None = None) -> np.ndarray:
     """Cross-validated predictions: each decision scored by a fit that did not see it."""
     order = np.random.default_rng(seed).permutation(len(ys))
     held_out = np.empty(len(ys))
@@ -152,14 +155,15 @@ def _held_out(xs: np.ndarray, ys: np.ndarray, folds: int, seed: int) -> np.ndarr
         if ys[train].min() == ys[train].max():
             held_out[test] = ys[train].mean()
             continue
-        w, b, m, s = _fit_logistic(xs[train], ys[train])
+        w, b, m, s = _fit_logistic(xs[train], ys[train],
+                                   None if weight is None else weight[train])
         held_out[test] = 1.0 / (1.0 + np.exp(-((xs[test] - m) / s @ w + b)))
     return held_out
 
 
-def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+def _log_loss(p: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
     p = np.clip(p, 1e-6, 1 - 1e-6)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=weight))
 
 
 def without_judge(xs: np.ndarray) -> np.ndarray:
@@ -173,47 +177,62 @@ REFERENCE_SIZE = 2000
 """Confidences kept for choosing cutoffs: all of them, or this many evenly spaced quantiles."""
 
 
-def _reference(confidences: np.ndarray) -> tuple[float, ...]:
-    values = np.sort(confidences)
-    if len(values) > REFERENCE_SIZE:
-        values = np.quantile(values, np.linspace(0.0, 1.0, REFERENCE_SIZE))
+def _reference(confidences: np.ndarray, weight: np.ndarray | None = None) -> tuple[float, ...]:
+    """The distribution of held-out confidences: all of them, or this many evenly spaced
+    quantiles; with weights, quantiles of the weighted distribution (so a decision of weight
+    0.1 counts a tenth in the expected precision above a cutoff)."""
+    if weight is None:
+        values = np.sort(confidences)
+        if len(values) > REFERENCE_SIZE:
+            values = np.quantile(values, np.linspace(0.0, 1.0, REFERENCE_SIZE))
+    else:
+        order = np.argsort(confidences, kind="stable")
+        cumulative = np.cumsum(weight[order]) / weight.sum()
+        at = np.searchsorted(cumulative, np.linspace(0.0, 1.0, REFERENCE_SIZE), side="left")
+        values = confidences[order][np.minimum(at, len(order) - 1)]
     return tuple(round(float(p), 4) for p in values)
 
 
-def judge_informative(xs: np.ndarray, ys: np.ndarray, folds: int = 5, seed: int = 0) -> bool:
+def judge_informative(xs: np.ndarray, ys: np.ndarray, folds: int = 5, seed: int = 0,
+                      weight: np.ndarray | None = None) -> bool:
     """Does the judge's P(yes) improve held-out predictions of "the label is right"?"""
     asked = xs[:, 1] > 0
     if asked.sum() < JUDGE_MIN_ASKED or ys[asked].min() == ys[asked].max():
         return False
-    with_judge = _log_loss(_held_out(xs, ys, folds, seed), ys)
-    alone = _log_loss(_held_out(without_judge(xs), ys, folds, seed), ys)
+    with_judge = _log_loss(_held_out(xs, ys, folds, seed, weight), ys, weight)
+    alone = _log_loss(_held_out(without_judge(xs), ys, folds, seed, weight), ys, weight)
     return alone - with_judge >= JUDGE_MIN_GAIN
 
 
 def fit(x: Sequence[Sequence[float]], y: Sequence[bool], version: int,
-        folds: int = 5, seed: int = 0, source: str = "reviews") -> Calibrator:
-    """Fit on labelled decisions (features, was the model right). Identity if too few. The
-    judge's P(yes) keeps a weight only if it measurably improves held-out predictions."""
+        folds: int = 5, seed: int = 0, source: str = "reviews",
+        weight: Sequence[float] | None = None) -> Calibrator:
+    """Fit on labelled decisions (features, was the model right), optionally weighted. Identity
+    if too few. The judge's P(yes) keeps a weight only if it measurably improves held-out
+    predictions."""
     xs = np.asarray(x, dtype=np.float64).reshape(-1, len(FEATURES))
     ys = np.asarray(y, dtype=np.int64)
+    w8 = None if weight is None else np.asarray(weight, dtype=np.float64)
     raw = np.array([IDENTITY.confidence(row.tolist()) for row in xs])
     if len(ys) < MIN_REVIEWS or ys.min() == ys.max():
         return Calibrator(version=version, n_reviews=len(ys), source=source,
                           ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),
                           meta={"reason": "too few reviews, or only one outcome"})
-    informative = judge_informative(xs, ys, folds, seed)
+    informative = judge_informative(xs, ys, folds, seed, w8)
     if not informative:
         xs = without_judge(xs)
     # Cross-validated predictions: the ECE "after" is measured on decisions the fit did not see.
-    held_out = _held_out(xs, ys, folds, seed)
-    w, b, m, s = _fit_logistic(xs, ys)
+    held_out = _held_out(xs, ys, folds, seed, w8)
+    w, b, m, s = _fit_logistic(xs, ys, w8)
     if not informative:
         w[0] = w[1] = 0.0  # constant columns: exactly no weight, whatever the solver left
     return Calibrator(version=version, weights=tuple(map(float, w)), bias=b,
                       mean=tuple(map(float, m)), scale=tuple(map(float, s)), n_reviews=len(ys),
                       ece_before=expected_calibration_error(raw.tolist(), ys.tolist()),
-                      ece_after=expected_calibration_error(held_out.tolist(), ys.tolist()),
-                      reference=_reference(held_out), source=source,
+                      ece_after=expected_calibration_error(
+                          held_out.tolist(), ys.tolist(),
+                          weights=None if w8 is None else w8.tolist()),
+                      reference=_reference(held_out, w8), source=source,
                       meta={"judge_informative": informative})
 
 

@@ -154,21 +154,24 @@ def coverage_at_precision(correct: Sequence[bool], labelled: Sequence[bool],
 
 
 def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool],
-                               bins: int = CALIBRATION_BINS) -> float | None:
-    """Sum over equal-width confidence bins of (share of items) x |accuracy - mean confidence|.
+                               bins: int = CALIBRATION_BINS,
+                               weights: Sequence[float] | None = None) -> float | None:
+    """Sum over equal-width confidence bins of (share of items) x |accuracy - mean confidence|,
+    each item counted with its weight (1 by default).
 
     Bin b holds confidences in [b/bins, (b+1)/bins); 1.0 goes in the last bin. None if no items.
     """
     _same_length(confidence, correct)
     if not confidence:
         return None
-    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of confidence, correct
-    for conf, ok in zip(confidence, correct, strict=True):
+    weights = [1.0] * len(confidence) if weights is None else weights
+    totals = [[0.0, 0.0, 0.0] for _ in range(bins)]  # weight, weighted confidence, correct
+    for conf, ok, w in zip(confidence, correct, weights, strict=True):
         b = min(bins - 1, max(0, int(math.floor(conf * bins))))
-        totals[b][0] += 1
-        totals[b][1] += conf
-        totals[b][2] += int(ok)
-    n = len(confidence)
+        totals[b][0] += w
+        totals[b][1] += w * conf
+        totals[b][2] += w * int(ok)
+    n = sum(weights)
     return sum(count / n * abs(hits / count - conf_sum / count)
                for count, conf_sum, hits in totals if count)
 

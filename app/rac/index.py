@@ -306,6 +306,17 @@ class LabelIndex:
         (app/rac/prior.py). Scored by the same rule as `search`, exactly over every label (no
         shortlist), schema examples only; at most `limit` examples (a fixed random sample).
         """
+        rows, kept, _ = self.schema_probes(k, limit=limit, seed=seed)
+        return rows, kept
+
+    def schema_probes(self, k: int, limit: int | None = None, seed: int = 0
+                      ) -> tuple[list[int], list[list[Candidate]], list[list[Candidate]]]:
+        """`leave_one_out`, and each example searched as if its whole label were not in the
+        index: (rows, candidates without the example, candidates without its label).
+
+        The second kind is an out-of-scope item by construction (no remaining label is right):
+        what the prior learns "no label of this schema fits" from.
+        """
         n = self._n_schema_examples
         rows = np.arange(n)
         if limit is not None and n > limit:
@@ -315,6 +326,7 @@ class LabelIndex:
         counts = np.bincount(owner, minlength=len(self.labels)).astype(np.float32)
         starts = np.searchsorted(owner, np.arange(len(self.labels)))  # owners are grouped
         out: list[list[Candidate]] = []
+        without_label: list[list[Candidate]] = []
         for block in np.array_split(rows, max(1, len(rows) // 256 + 1)):
             if not len(block):
                 continue
@@ -332,10 +344,16 @@ class LabelIndex:
                                 PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + left))
             total = np.where(left > 0, weight * prof + (1 - weight) * best, prof)
             top = np.argsort(-total, axis=1, kind="stable")[:, :k]
+            total_without = total.copy()
+            total_without[np.arange(len(block)), own] = -np.inf
+            top_without = np.argsort(-total_without, axis=1, kind="stable")[:, :k]
             for q in range(len(block)):
                 out.append([Candidate(int(i), self.labels[int(i)].name, rank, float(total[q, i]))
                             for rank, i in enumerate(top[q])])
-        return rows.tolist(), out
+                without_label.append([
+                    Candidate(int(i), self.labels[int(i)].name, rank, float(total[q, i]))
+                    for rank, i in enumerate(top_without[q]) if int(i) != int(own[q])])
+        return rows.tolist(), out, without_label
 
     def candidates(self, vectors: np.ndarray, k: int) -> list[list[Candidate]]:
         scores, ids = self.search(vectors, k)

@@ -1,0 +1,128 @@
+"""The thread that fits schema priors in the background (one per API process).
+
+A schema's prior (app/rac/prior.py) asks the judge about up to `JUDGE_QUESTIONS` of its
+examples, about a minute with the bundled judge on 2 cores: too slow for a request. It is fitted
+here after every push (`wake`, run once the push committed) and every `every_seconds` (pushes
+and newly trained judges seen by other processes), stored (app/calibration/priors.py) and read
+by every process. Until it is stored, classify uses the judge-free prior, which asks no judge
+and costs about what building the label index does (app/labelling/service.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.calibration import priors
+from app.db import session_scope
+from app.label_schemas import repository as schemas
+from app.label_schemas.models import LabelSchema
+from app.labelling import service
+from app.rac.prior import fit_prior
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def due(session: Session, runtime: Runtime) -> list[int]:
+    """Schemas whose latest version has no stored prior for the judge the default strategy
+    would use."""
+    top_k = runtime.settings.engine.top_k
+    out = []
+    for schema in session.scalars(select(LabelSchema).where(LabelSchema.latest_version > 0)
+                                  .order_by(LabelSchema.id)):
+        version = schemas.get_version(session, schema)
+        key = priors.judge_key(service.prior_judge(session, runtime, schema.id))
+        if priors.stored(session, schema.id, version.content_hash, key, top_k) is None:
+            out.append(schema.id)
+    return out
+
+
+def fit_and_store(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> float:
+    """Fit the prior of the schema's latest version and store it; seconds the fit took. The
+    judge questions run outside any database transaction."""
+    top_k = runtime.settings.engine.top_k
+    with session_scope(factory) as session:
+        schema = session.get(LabelSchema, schema_id)
+        if schema is None:
+            raise LookupError(f"schema {schema_id} is gone")
+        version = schemas.get_version(session, schema)
+        index = service.index_for(session, runtime, schema, version)
+        judge = service.prior_judge(session, runtime, schema_id)
+        content_hash = version.content_hash
+    started = time.perf_counter()
+    engine = runtime.settings.engine
+    prior = fit_prior(index, top_k, judge, engine.target_precision or 0.95,
+                      judge_questions=engine.prior_judge_questions)
+    seconds = time.perf_counter() - started
+    with session_scope(factory) as session:
+        priors.store(session, schema_id, content_hash, priors.judge_key(judge), top_k, prior,
+                     seconds)
+    log.info("schema prior fitted", extra={"schema_id": schema_id, "seconds": round(seconds, 2),
+                                          "judge_questions": prior.meta.get("judge_questions", 0)})
+    return seconds
+
+
+class PriorFitter:
+    def __init__(self, factory: sessionmaker[Session], runtime: Runtime,
+                 every_seconds: float = 30.0) -> None:
+        self.factory = factory
+        self.runtime = runtime
+        self.every_seconds = every_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fits = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="prior-fit", daemon=True)
+        self._thread.start()
+        self._wake.set()  # schemas pushed while no process was running
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def run_once(self) -> int:
+        """Fit every schema that is due; how many were fitted."""
+        with session_scope(self.factory) as session:
+            waiting = due(session, self.runtime)
+        done = 0
+        for schema_id in waiting:
+            if self._stop.is_set():
+                break
+            try:
+                fit_and_store(self.factory, self.runtime, schema_id)
+                done += 1
+            except Exception:  # one schema's failure must not stop the others' fits
+                log.exception("prior fit of schema %s failed", schema_id)
+        self.fits += done
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.every_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("prior fit pass failed")
+
+
+def wake_prior_fitter(app: FastAPI) -> None:
+    """Run after a push's response (its transaction committed): the fitter sees it at once."""
+    fitter = getattr(app.state, "prior_fitter", None)
+    if fitter is not None:
+        fitter.wake()
