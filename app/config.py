@@ -24,16 +24,22 @@ class LLMSettings(BaseModel):
     """`llama_cpp`: the GGUF model in-process (embedded default). `openai`: an OpenAI-compatible
     server such as vLLM, reached over HTTP at `base_url`."""
     model_path: Path | None = None
-    """GGUF file for the llama_cpp backend; empty means the bundled SmolLM2-135M-Instruct."""
+    """GGUF file for the llama_cpp backend; empty means `model`, or else the bundled
+    SmolLM2-135M-Instruct."""
     n_threads: int | None = None
     """CPU threads for llama.cpp; empty means half the cores (spin-waiting threads stall when
     other work shares the cores)."""
     n_ctx: int = 2048
     """Context window for llama.cpp, in tokens."""
+    prefix_cache_mb: int = Field(256, ge=0, le=65_536)
+    """Memory for llama.cpp's saved prompt prefixes (one per label asked about, the least
+    recently used dropped first; 0 turns them off). A Banking77 label's prefix is about 3 MB
+    with the bundled judge."""
     base_url: str | None = None
     """Root of the OpenAI-compatible API, e.g. http://vllm:8000/v1 (openai backend)."""
     model: str | None = None
-    """Model name sent to the OpenAI-compatible server (openai backend)."""
+    """openai backend: the model name sent to the server. llama_cpp backend: a model assembled
+    by `rac models assemble NAME` into data_dir/models (e.g. qwen2.5-coder-1.5b)."""
     api_key: str | None = None
     """Bearer token for the OpenAI-compatible server, if it wants one."""
     max_concurrency: int = Field(16, ge=1, le=1024)

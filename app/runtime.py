@@ -38,8 +38,18 @@ def make_embedder(settings: EmbedderSettings) -> Embedder:
                                                             batch_size=settings.batch_size))
 
 
-def make_judge(settings: LLMSettings) -> Judge:
-    key = ("judge", settings.model_dump_json())
+def judge_model_path(settings: LLMSettings, data_dir: Path) -> Path | None:
+    """The GGUF file the llama_cpp judge loads: `model_path`, else the assembled model named by
+    `model` (`rac models assemble`), else None (the bundled judge)."""
+    if settings.model_path is not None or not settings.model:
+        return settings.model_path
+    from app.rac.chunked_models import resolve_model
+
+    return resolve_model(settings.model, data_dir)
+
+
+def make_judge(settings: LLMSettings, data_dir: Path) -> Judge:
+    key = ("judge", settings.model_dump_json(), str(data_dir))
     if settings.backend == "openai":
         from app.rac.judges.openai_http import OpenAIJudge
 
@@ -50,8 +60,10 @@ def make_judge(settings: LLMSettings) -> Judge:
             max_retries=settings.max_retries))
     from app.rac.judges.llama_cpp import LlamaCppJudge
 
-    return _cached(key, lambda: LlamaCppJudge(settings.model_path, n_ctx=settings.n_ctx,
-                                              n_threads=settings.n_threads))
+    path = judge_model_path(settings, data_dir)
+    return _cached(key, lambda: LlamaCppJudge(
+        path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+        prefix_cache_bytes=settings.prefix_cache_mb * 1024 * 1024))
 
 
 def make_trained_judge(path: Path, model_id: str, settings: LLMSettings) -> Judge:
@@ -80,7 +92,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         embedder = make_embedder(settings.embedder)
-        judge = make_judge(settings.llm)
+        judge = make_judge(settings.llm, settings.data_dir)
         return cls(settings, embedder, judge, Engine(embedder, judge),
                    IndexStore(settings.index_dir, embedder))
 

@@ -10,6 +10,7 @@ from app.cli.evaluate import eval_command
 from app.cli.group import RacGroup
 from app.cli.judge import judge
 from app.cli.label import label_command
+from app.cli.models import models
 from app.cli.server import db, serve, worker
 
 
@@ -18,5 +19,6 @@ def main() -> None:
     """RAC Labeller: label text with open-source LLMs (Retrieval Augmented Classification)."""
 
 
-for command in (serve, worker, db, keys, schemas, eval_command, label_command, judge):
+for command in (serve, worker, db, keys, schemas, eval_command, label_command, judge,
+                models):
     main.add_command(command)

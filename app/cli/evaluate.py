@@ -49,7 +49,8 @@ def _make_judge():  # type: ignore[no-untyped-def]
     from app.config import get_settings
     from app.runtime import make_judge
 
-    return make_judge(get_settings().llm)
+    settings = get_settings()
+    return make_judge(settings.llm, settings.data_dir)
 
 
 def _chunks(n: int, size: int) -> list[range]:
@@ -99,9 +100,11 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
 
     if method == "all-in-prompt":
         from app.rac.all_in_prompt import AllInPromptClassifier
+        from app.runtime import judge_model_path
 
         built = time.perf_counter()
-        classifier = AllInPromptClassifier(labels, settings.llm.model_path,
+        classifier = AllInPromptClassifier(labels, judge_model_path(settings.llm,
+                                                                     settings.data_dir),
                                            n_threads=settings.llm.n_threads, cutoff=cutoff)
         setup_seconds = time.perf_counter() - built
         report["params"] = {"cutoff": cutoff, "n_ctx": classifier.n_ctx}

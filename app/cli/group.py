@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 
 from app.errors import AppError
+from app.rac.chunked_models import ModelFileError
 
 
 class CommandFailed(click.ClickException):
@@ -26,3 +27,5 @@ class RacGroup(click.Group):
             return super().invoke(ctx)
         except AppError as exc:
             raise CommandFailed(exc.detail) from None
+        except ModelFileError as exc:  # a judge model named in the settings is not usable
+            raise CommandFailed(str(exc)) from None

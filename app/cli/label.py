@@ -101,7 +101,7 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
         multi_label=multi_label)
     embedder = make_embedder(settings.embedder)
     # The retrieval baseline needs no LLM: do not load one.
-    judge = None if params.strategy == "retrieval" else make_judge(settings.llm)
+    judge = None if params.strategy == "retrieval" else make_judge(settings.llm, settings.data_dir)
     engine = Engine(embedder, judge)
     index = IndexStore(settings.index_dir, embedder).get(f"file-{name}", content_hash,
                                                          lambda: labels)

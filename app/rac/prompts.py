@@ -1,15 +1,19 @@
 """The yes/no question put to the judge, versioned: the version is stored with every decision, so a
 changed prompt never silently mixes with old results.
 
-The item comes before the label so that every question about one item shares a prompt prefix:
-llama.cpp reuses its KV cache and vLLM its prefix cache across an item's candidates.
+Two orders of the same content:
+
+- `yn-1`, item first: the questions about one item share only the system rule and the item
+  (~20 tokens of Banking77 text), and the ~100-token label block is evaluated for every question.
+- `yn-2`, label first: system rule + label block, then the item. Every question about one label
+  shares the long prefix, so llama.cpp evaluates it once and loads its saved state afterwards
+  (app/rac/judges/prefix_states.py) and vLLM's automatic prefix caching reuses it for the HTTP
+  backend with nothing to configure beyond `--enable-prefix-caching`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-PROMPT_VERSION = "yn-1"
 
 SYSTEM = (
     "You label customer texts. You are shown a text and one candidate label with its "
@@ -36,16 +40,37 @@ def readable(name: str) -> str:
     return name.replace("_", " ").strip()
 
 
-def messages_for(question: Question, *, max_examples: int = 2) -> list[dict[str, str]]:
-    label = question.label
-    lines = [
-        f"Text: {question.text.strip()}",
-        "",
-        f"Label: {readable(label.name)}",
-        f"Description: {label.description.strip()}",
-    ]
+def _label_lines(label: LabelInfo, max_examples: int) -> list[str]:
+    lines = [f"Label: {readable(label.name)}", f"Description: {label.description.strip()}"]
     examples = [e for e in label.examples[:max_examples] if e.strip()]
     if examples:
         lines.append("Examples of texts with this label: " + " | ".join(examples))
-    lines += ["", "Does this label fit the text? Answer yes or no."]
+    return lines
+
+
+QUESTION_LINE = "Does this label fit the text? Answer yes or no."
+
+
+def item_first_messages(question: Question, *, max_examples: int = 2) -> list[dict[str, str]]:
+    """`yn-1`: the item, then the label."""
+    lines = [f"Text: {question.text.strip()}", "",
+             *_label_lines(question.label, max_examples), "", QUESTION_LINE]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def label_first_messages(question: Question, *, max_examples: int = 2) -> list[dict[str, str]]:
+    """`yn-2`: the label, then the item (the prefix shared by one label's questions)."""
+    lines = [*_label_lines(question.label, max_examples), "",
+             f"Text: {question.text.strip()}", "", QUESTION_LINE]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+PROMPTS = {"yn-1": item_first_messages, "yn-2": label_first_messages}
+PROMPT_VERSION = "yn-2"
+"""The prompt every judge asks by default. yn-2 (label first) answered as well as yn-1 (judge
+AUC on the same dev questions) at more questions/s: docs/results.md, "Label-first prompt"."""
+
+
+def messages_for(question: Question) -> list[dict[str, str]]:
+    """The current prompt's messages (PROMPT_VERSION)."""
+    return PROMPTS[PROMPT_VERSION](question)

@@ -44,10 +44,25 @@ def test_answers_come_back_in_question_order(judge):
         [judge.p_yes([a])[0], judge.p_yes([b])[0]], abs=1e-4)
 
 
-def test_prompt_carries_item_before_label(judge):
+def test_prompt_carries_label_before_item(judge):
     prompt = judge.render(Question("ITEM TEXT", REFUND))
-    assert prompt.index("ITEM TEXT") < prompt.index("refund request")
+    assert judge.prompt_version == "yn-2"
+    assert prompt.index("refund request") < prompt.index("ITEM TEXT")
+    assert prompt.startswith(judge.prefix(REFUND))
+    assert "ITEM TEXT" not in judge.prefix(REFUND)
     assert prompt.rstrip().endswith("assistant")
+
+
+def test_the_item_first_prompt_stays_selectable():
+    j = LlamaCppJudge(n_ctx=512, prompt_version="yn-1")
+    try:
+        prompt = j.render(Question("ITEM TEXT", REFUND))
+        assert j.prompt_version == "yn-1"
+        assert prompt.index("ITEM TEXT") < prompt.index("refund request")
+    finally:
+        j.close()
+    with pytest.raises(ValueError, match="unknown prompt version"):
+        LlamaCppJudge(n_ctx=256, prompt_version="yn-9")
 
 
 def test_a_closed_judge_refuses_instead_of_crashing():

