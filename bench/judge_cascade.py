@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--test-n", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", default="dev,test")
+    ap.add_argument("--batch-size", type=int, default=64,
+                    help="items per Engine.classify call (smaller: the cache is saved more often)")
     ap.add_argument("--cache", type=Path, required=True,
                     help="judge answer cache (JSON; kept outside the repository)")
     ap.add_argument("--out", type=Path, required=True)
@@ -130,7 +132,8 @@ def main() -> None:
             run = run_eval(schema=args.schema, data=data, text_col="text", label_col="category",
                            method="cascade", top_k=5, accept_threshold=None, cutoff=0.8,
                            strategy="sequential", window=3, limit=limit, seed=args.seed,
-                           batch_size=64, judge_cache=args.cache, progress=False)
+                           batch_size=args.batch_size, judge_cache=args.cache,
+                           progress=False)
             result = summarise(run)
             result["load_average_before"] = load_before
             result["load_average_after"] = os.getloadavg()

