@@ -195,7 +195,9 @@ def routes_modules(app: Path) -> list[Path]:
                   if p.name == "routes.py" or "APIRouter(" in p.read_text(encoding="utf-8"))
 
 
-def _query_calls(tree: ast.Module) -> list[str]:
+def _query_calls(tree: ast.Module, *, primary_key_lookups: bool = True) -> list[str]:
+    """Calls that build or run a statement. `session.get(Model, id)` counts unless
+    `primary_key_lookups` is False (services may fetch a row by its key)."""
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -206,7 +208,8 @@ def _query_calls(tree: ast.Module) -> list[str]:
         elif isinstance(f, ast.Attribute) and (
                 f.attr in QUERY_METHODS
                 # session.get(Model, id) is a query; request.session.get(key) is a dict lookup
-                or (f.attr == "get" and isinstance(f.value, ast.Name) and f.value.id == "session")):
+                or (primary_key_lookups and f.attr == "get" and isinstance(f.value, ast.Name)
+                    and f.value.id == "session")):
             found.append(f"{ast.unparse(f)}() line {node.lineno}")
     return found
 
@@ -222,6 +225,19 @@ def queries_in_routes(app: Path) -> dict[str, list[str]]:
                   and {a.name for a in n.names} & (QUERY_FUNCTIONS | {"text", "func"})]
         if found:
             out[str(path.relative_to(app))] = found
+    return out
+
+
+def queries_in_services(app: Path) -> dict[str, list[str]]:
+    """service.py modules that build or run a statement (their queries belong in repository.py)."""
+    out = {}
+    for feature in features(app):
+        path = app / feature / "service.py"
+        if path.exists():
+            found = _query_calls(ast.parse(path.read_text(encoding="utf-8")),
+                                 primary_key_lookups=False)
+            if found:
+                out[str(path.relative_to(app))] = found
     return out
 
 
@@ -251,6 +267,10 @@ def test_no_routes_module_runs_a_query():
     assert queries_in_routes(APP) == {}
 
 
+def test_no_service_module_runs_a_query():
+    assert queries_in_services(APP) == {}
+
+
 def test_no_module_imports_another_features_routes():
     assert routes_imported_elsewhere(GRAPH) == {}
 
@@ -262,6 +282,7 @@ def test_the_feature_checks_fail_on_a_broken_copy(tmp_path):
                                                              "versions"))
     assert missing_feature_files(app) == set(MISSING_ON_PURPOSE)  # the copy is faithful
     assert queries_in_routes(app) == {} and tables_outside_models(app) == []
+    assert queries_in_services(app) == {}
 
     (app / "review" / "repository.py").unlink()
     (app / "exports" / "api.py").rename(app / "exports" / "formats_api.py")
@@ -282,6 +303,16 @@ def _latest(session, request):
     page = app / "review_page" / "workbench.py"
     page.write_text(page.read_text(encoding="utf-8") + "\n\ndef _job(session, job):\n"
                     "    return session.get(Job, job)\n", encoding="utf-8")
+    service = app / "review" / "service.py"
+    service.write_text(service.read_text(encoding="utf-8") + """
+
+def _pending(session, item):
+    session.get(Item, item)  # a lookup by primary key is allowed in a service
+    return session.execute(update(ItemState).values(label=None))
+""", encoding="utf-8")
+    assert {m: [re.sub(r" line \d+$", "", q) for q in qs]
+            for m, qs in queries_in_services(app).items()} == {
+        "review/service.py": ["session.execute()", "update()"]}
     found = {module: sorted(re.sub(r" line \d+$", "", q) for q in queries)
              for module, queries in queries_in_routes(app).items()}
     assert found == {"calibration/routes.py": ["imports sqlalchemy", "select()",

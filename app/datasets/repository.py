@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,3 +47,8 @@ def member_ids(session: Session, dataset_id: int, *, after: int = 0,
         select(DatasetItem.item_id)
         .where(DatasetItem.dataset_id == dataset_id, DatasetItem.item_id > after)
         .order_by(DatasetItem.item_id).limit(limit)))
+
+
+def delete_dataset(session: Session, dataset_id: int) -> None:
+    """Delete the dataset row (its memberships go with it; the items stay)."""
+    session.execute(delete(Dataset).where(Dataset.id == dataset_id))

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO, Any
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.datasets import readers, repository
@@ -92,7 +91,7 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile,
         created = _read_into(session, project_id, source, table, dataset, checkpoint)
     except BaseException:
         session.rollback()
-        session.execute(delete(Dataset).where(Dataset.id == dataset.id))
+        repository.delete_dataset(session, dataset.id)
         checkpoint()
         raise
     return dataset, created

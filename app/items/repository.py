@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, String, any_, bindparam, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
@@ -97,3 +97,23 @@ def list_items(session: Session, project_id: int, *, schema_id: int | None, stat
     if after is not None:
         query = query.where(Item.id > after)
     return list(session.execute(query.order_by(Item.id).limit(limit)).all())
+
+
+def insert_new_items(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert item rows whose (project, id) is new; how many this insert stored.
+
+    DO NOTHING: a concurrent request may have stored the same id since the caller looked. The
+    rows this insert stored are the ones it returns: 8 concurrent posts of the same 500 ids used
+    to report 4,000 created. (RETURNING measured about twice as slow on PostgreSQL as a plain
+    executemany, whose rowcount psycopg does not report; a count that is right is worth it.)
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite.insert
+    return len(session.execute(
+        insert(Item).on_conflict_do_nothing(index_elements=["project_id", "external_id"])
+        .returning(Item.id), rows).all())
+
+
+def items_by_ids(session: Session, ids: Sequence[int]) -> list[Item]:
+    """The items with these internal ids, in id order (ids that do not exist are left out)."""
+    return list(session.scalars(select(Item).where(Item.id.in_(ids)).order_by(Item.id)))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, exists, func, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.datasets.models import DatasetItem
@@ -204,3 +204,18 @@ def count_chunks(session: Session, job_id: int) -> dict[str, int]:
     return dict(session.execute(select(JobChunk.state, func.count())
                                 .where(JobChunk.job_id == job_id)
                                 .group_by(JobChunk.state)).all())
+
+
+def add_chunks(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(JobChunk), rows)
+
+
+def chunk_ids(session: Session, job_id: int) -> list[int]:
+    """The job's chunks in order."""
+    return list(session.scalars(select(JobChunk.id).where(JobChunk.job_id == job_id)
+                                .order_by(JobChunk.seq)))
+
+
+def job_state(session: Session, job_id: int) -> str | None:
+    """The job's state as stored now (a cancel from another request shows at once)."""
+    return session.scalar(select(Job.state).where(Job.id == job_id))

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import process_identity as identity
@@ -30,7 +29,6 @@ from app.datasets.service import upload_status
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.items import repository as items
-from app.items.models import Item
 from app.jobs import repository
 from app.jobs.api import JobIn
 from app.jobs.models import FINAL_STATES, Job, JobChunk
@@ -103,10 +101,10 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
                      "attempts": 0})
         total += len(ids)
         if len(rows) >= 500:
-            session.execute(insert(JobChunk), rows)
+            repository.add_chunks(session, rows)
             rows = []
     if rows:
-        session.execute(insert(JobChunk), rows)
+        repository.add_chunks(session, rows)
     if total == 0:
         raise InvalidInput("the selection matches no items (reviewed items are left out unless "
                            "include_reviewed is true)")
@@ -145,8 +143,7 @@ def _batches(ids: Iterator[int], size: int) -> Iterator[list[int]]:
 
 
 def chunk_ids(session: Session, job: Job) -> list[int]:
-    return list(session.scalars(select(JobChunk.id).where(JobChunk.job_id == job.id)
-                                .order_by(JobChunk.seq)))
+    return repository.chunk_ids(session, job.id)
 
 
 def cancel_job(session: Session, job: Job) -> Job:
@@ -237,7 +234,7 @@ def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int
         version = schemas.get_version(session, schema, job.schema_version)
         labelled = repository.annotated_item_ids(session, job.id, chunk.item_ids)
         todo = [item_id for item_id in chunk.item_ids if item_id not in labelled]
-        items = list(session.scalars(select(Item).where(Item.id.in_(todo)).order_by(Item.id)))
+        todo_items = items.items_by_ids(session, todo)
         params = ClassifyParams(**{k: v for k, v in job.params.items()
                                    if k in ClassifyParams.__dataclass_fields__},
                                 multi_label=version.multi_label)
@@ -246,9 +243,9 @@ def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int
         sizer = SliceSizer(runtime.settings.jobs.progress_seconds)
         written = start = 0
         while True:
-            if session.scalar(select(Job.state).where(Job.id == job_id)) in FINAL_STATES:
-                items = items[:start]  # cancelled: stop at this commit, leave the rest undone
-            batch = items[start:start + sizer.size]
+            if repository.job_state(session, job_id) in FINAL_STATES:
+                todo_items = todo_items[:start]  # cancelled: stop here, leave the rest undone
+            batch = todo_items[start:start + sizer.size]
             started = time.perf_counter()
             decisions = labelling.classify(session, runtime, schema, version,
                                            [item.text for item in batch],
@@ -257,7 +254,7 @@ def _label_chunk(factory: sessionmaker[Session], runtime: Runtime, chunk_id: int
             kept = labelling.record_decisions(session, schema, version, batch, decisions,
                                               job_id=job_id)
             start += len(batch)
-            last = start >= len(items)
+            last = start >= len(todo_items)
             held = (repository.complete_chunk(session, chunk_id, worker) if last
                     else repository.renew_lease(session, chunk_id, worker, lease))
             if not held:

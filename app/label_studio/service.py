@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
 from app.calibration import service as calibration
 from app.db import utcnow
 from app.errors import InvalidInput
+from app.items import repository as items
 from app.items.api import ItemIn
 from app.items.models import Item
 from app.items.service import ingest
@@ -137,7 +137,7 @@ def _store_items(session: Session, project_id: int, posted: Sequence[ItemIn]) ->
     """The tasks' items, stored if new; None where a task's text changed since it was stored."""
     stored = ingest(session, project_id, posted, skip_conflicts=True)
     pks = [pk for pk in stored.item_pks if pk is not None]
-    by_pk = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(pks)))}
+    by_pk = {item.id: item for item in items.items_by_ids(session, pks)}
     return [by_pk[pk] if pk is not None else None for pk in stored.item_pks]
 
 
