@@ -85,7 +85,7 @@ def _background_threads_left() -> list[str]:
         time.sleep(0.1)
 
 
-BACKGROUND_THREADS = {"scorer-refit"}
+BACKGROUND_THREADS = {"scorer-refit", "prior-fit"}
 
 
 @pytest.fixture

@@ -271,6 +271,40 @@ def test_no_service_module_runs_a_query():
     assert queries_in_services(APP) == {}
 
 
+def feature_graph(graph: dict[str, set[str]], names: list[str]) -> dict[str, set[str]]:
+    """Feature -> the features whose services or repositories it imports. Imports of another
+    feature's tables (models.py) do not count: tables are shared by design (most features read
+    labelling's item states); nor do routes modules' imports (the web layer on top)."""
+    def feature(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 and parts[1] in names else None
+
+    out: dict[str, set[str]] = {name: set() for name in names}
+    for module, targets in graph.items():
+        source = feature(module)
+        if source is None or module.endswith(".routes"):
+            continue
+        out[source] |= {t for t in map(feature, (t for t in targets
+                                                 if not t.endswith(".models")))
+                        if t is not None and t != source}
+    return out
+
+
+def test_no_two_features_depend_on_each_other():
+    """E.g. labelling asks judges and scorer which judge and scorer a schema has, so they must
+    not import labelling: the label index they fit on lives in label_schemas/index.py."""
+    assert cycles(feature_graph(GRAPH, features(APP))) == []
+
+
+def test_the_feature_graph_ignores_tables_and_routes_and_sees_a_cycle():
+    graph = {"app.a.service": {"app.b.repository"}, "app.b.service": {"app.a.models"},
+             "app.b.routes": {"app.a.service"}, "app.a.models": set(),
+             "app.b.repository": set(), "app.a.service2": set()}
+    assert feature_graph(graph, ["a", "b"]) == {"a": {"b"}, "b": set()}
+    graph["app.b.service"].add("app.a.service2")
+    assert cycles(feature_graph(graph, ["a", "b"])) == [["a", "b"]]
+
+
 def test_no_module_imports_another_features_routes():
     assert routes_imported_elsewhere(GRAPH) == {}
 

@@ -21,8 +21,8 @@ from app.db import session_scope, utcnow
 from app.errors import BadRequest, Conflict, NotFound
 from app.judges import repository
 from app.judges.models import TrainedJudge
+from app.label_schemas.index import index_for, labels_of
 from app.label_schemas.models import LabelSchema, SchemaVersion
-from app.labelling.service import index_for, labels_of
 from app.rac.trained_prompt import TRAINED_PROMPT_VERSION
 from app.rac.training import LabelledText, TrainConfig, schema_examples, select_examples
 from app.runtime import Runtime

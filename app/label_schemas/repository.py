@@ -1,13 +1,19 @@
-"""Queries for label schemas; always scoped to one project."""
+"""Queries for label schemas (always scoped to one project), and for the exemplar log a schema's
+label index syncs from."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import dialect_insert
 from app.errors import NotFound
+from app.items.models import Item
 from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling.models import Exemplar
 
 
 def find_schema(session: Session, project_id: int, name: str, *,
@@ -71,3 +77,15 @@ def get_version_by_id(session: Session, version_id: int) -> SchemaVersion:
 def schema_by_id(session: Session, schema_id: int) -> LabelSchema | None:
     """The schema with this internal id (for rows that point at one, e.g. a job)."""
     return session.get(LabelSchema, schema_id)
+
+
+def exemplars_after(session: Session, schema_id: int, watermark: int) -> Sequence[Any]:
+    """The schema's exemplar rows with id > `watermark`, oldest first, with their item's text
+    (to embed again when the stored vector came from another embedding model)."""
+    return session.execute(
+        select(Exemplar.id, Exemplar.item_id, Exemplar.label, Exemplar.embedder_id,
+               Exemplar.vector, Item.text)
+        .join(Item, Item.id == Exemplar.item_id)
+        .where(Exemplar.schema_id == schema_id, Exemplar.id > watermark)
+        .order_by(Exemplar.id)
+    ).all()

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import case
 from sqlalchemy.orm import Session
 
 from app.db import dialect_insert
-from app.items.models import Item
-from app.labelling.models import Annotation, Exemplar, ItemState
-
-
-def exemplars_after(session: Session, schema_id: int, watermark: int) -> Sequence[Any]:
-    """The schema's exemplar rows with id > `watermark`, oldest first, with their item's text
-    (to embed again when the stored vector came from another embedding model)."""
-    return session.execute(
-        select(Exemplar.id, Exemplar.item_id, Exemplar.label, Exemplar.embedder_id,
-               Exemplar.vector, Item.text)
-        .join(Item, Item.id == Exemplar.item_id)
-        .where(Exemplar.schema_id == schema_id, Exemplar.id > watermark)
-        .order_by(Exemplar.id)
-    ).all()
+from app.labelling.models import Annotation, ItemState
 
 
 def insert_annotations(session: Session, rows: list[dict]) -> dict[Any, int]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
 from app.label_schemas import repository as schemas
-from app.labelling import service as labelling
+from app.label_schemas.index import index_for
 from app.rac.scorer import fit_scorer
 from app.runtime import Runtime
 from app.scorer import repository
@@ -44,7 +44,7 @@ def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> S
         if schema is None:
             raise LookupError(f"schema {schema_id} is gone")
         version = schemas.get_version(session, schema)
-        index = labelling.index_for(session, runtime, schema, version)
+        index = index_for(session, runtime, schema, version)
         content_hash = version.content_hash
         watermark = index.exemplar_watermark
         number = repository.latest_version_number(session, schema_id) + 1
