@@ -52,4 +52,8 @@ def rac_server(project: str = "bench", start_seconds: float = 180,
             yield base, key
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still starting on a loaded machine
+                server.kill()
+                server.wait(timeout=30)

@@ -126,3 +126,39 @@ def test_deep_huge_and_odd_json_bodies_never_answer_5xx(client, session_factory)
     fuzz()
     print(f"odd JSON: {sum(statuses.values())} requests: {dict(sorted(statuses.items()))}")
     assert not failures, "\n".join(failures[:20])
+
+
+# --- stateful: create -> read -> review -> undo, along the OpenAPI links --------------------------
+
+def test_linked_item_operations_never_answer_5xx(client, session_factory):
+    """Schemathesis walks the links the OpenAPI document declares (POST /v1/items -> GET the
+    item -> review it -> undo the review, or release it), each step fed the id the step before
+    answered, so generated reviews reach items that exist."""
+    admin = bearer(new_key(session_factory, "fuzz", "admin"))
+    client.post("/v1/schemas", content=(SCHEMAS_DIR / "demo.yaml").read_bytes(),
+                headers={**admin, "Content-Type": "application/yaml"})
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app) \
+        .include(path_regex=r"^/v1/items")
+    steps: Counter[tuple[str, str, int]] = Counter()
+    failures: list[str] = []
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):  # type: ignore[no-untyped-def]
+            return {"headers": admin}
+
+        def validate_response(self, response, case, **kwargs):  # type: ignore[no-untyped-def]
+            steps[(case.method, case.path, response.status_code)] += 1
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} {case.body!r:.200} -> "
+                                f"{response.status_code} {response.text[:300]}")
+
+    Workflow.run(settings=settings(max_examples=max(10, EXAMPLES), stateful_step_count=6,
+                                   deadline=None, database=None,
+                                   suppress_health_check=list(HealthCheck)))
+    print(f"stateful: {sum(steps.values())} requests: {dict(sorted(steps.items()))}")
+    assert not failures, "\n".join(failures[:20])
+    reached = {(method, path) for method, path, status in steps if status < 400}
+    assert ("POST", "/v1/items") in reached and ("GET", "/v1/items/{item_id}") in reached
+    reviews = sum(n for (method, path, _), n in steps.items()
+                  if (method, path) == ("POST", "/v1/items/{item_id}/review"))
+    assert reviews > 0, steps

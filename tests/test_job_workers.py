@@ -79,7 +79,8 @@ def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_
     first = start_worker(env, log)
     second = None
     try:
-        wait_for(lambda: job_state(session_factory, job["id"]).done >= 200, 180,
+        # A worker process takes ~10 s to start on an idle machine, ~100 s at load 20.
+        wait_for(lambda: job_state(session_factory, job["id"]).done >= 200, 400,
                  what="the first worker to label 200 items")
         # Freeze the worker until it is caught inside a chunk, then kill it there.
         for _ in range(200):
@@ -96,11 +97,12 @@ def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_
         assert killed_at.state == "running" and killed_at.done < 1200
         restarted = time.monotonic()
         second = start_worker(env, log)
-        # The whole job takes ~10-20 s of work on 2 busy cores; a lease waited out takes 600 s.
+        # Start-up plus the rest of the job takes well under the 600 s lease even on a loaded
+        # machine; before the reclaim, the killed chunk waited out the lease.
         done = wait_for(lambda: (j := job_state(session_factory, job["id"])).state
-                        in {"succeeded", "failed"} and j, 150, what="the job to finish")
+                        in {"succeeded", "failed"} and j, 450, what="the job to finish")
         assert done.state == "succeeded", log.read_text()[-3000:]
-        assert time.monotonic() - restarted < 150
+        print(f"job finished {time.monotonic() - restarted:.1f} s after the restart")
         assert done.done == 1200
         assert job_annotation_counts(session_factory, job["id"]) == (1200, 1200, 1200)
         with session_factory() as session:
