@@ -46,7 +46,12 @@ def _serve(db_url: str, data_dir: Path, port: int, log: Path) -> subprocess.Pope
         except httpx.HTTPError:
             return False
 
-    wait_for(up, 180, interval=0.5, what="the server to start")
+    # ~10 s on an idle machine; minutes at load 25 on 2 cores.
+    try:
+        wait_for(up, 600, interval=0.5, what="the server to start")
+    except AssertionError:
+        process.kill()
+        raise
     return process
 
 
