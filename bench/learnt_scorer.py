@@ -71,7 +71,9 @@ class Setup:
         dev, pool = dev_split(load_rows(args.train), self.labels)
         self.dev, self.pool = dev, pool
         self.test = load_rows(args.test)
-        self.embedder = SentenceTransformerEmbedder(embedder_model_dir())
+        # another sentence-transformers model than the bundled one (bench/scorer_candidates.py)
+        self.embedder = SentenceTransformerEmbedder(getattr(args, "embedder_path", None)
+                                                    or embedder_model_dir())
         cache = args.cache_dir
         self.dev_vectors = embed_cached(self.embedder, [t for t, _ in dev], cache)
         self.pool_vectors = embed_cached(self.embedder, [t for t, _ in pool], cache)
@@ -98,6 +100,10 @@ class Setup:
 
     def accuracy(self, decisions: list[Decision], rows: list[tuple[str, str]]) -> float:
         return sum(d.label == g for d, (_, g) in zip(decisions, rows, strict=True)) / len(rows)
+
+    def accuracy_of(self, labels: list[str | None]) -> float:
+        """Test accuracy of one label per test item."""
+        return sum(x == g for x, (_, g) in zip(labels, self.test, strict=True)) / len(self.test)
 
 
 def measure(s: Setup, index: LabelIndex, scorer: LearntScorer | None) -> dict:

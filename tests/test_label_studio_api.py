@@ -320,3 +320,33 @@ def test_odd_webhook_payloads_are_4xx_or_ignored(client, session_factory, event)
         "action": "ANNOTATIONS_DELETED", "annotations": [{"id": 2**63}],
         "project": {"id": 7, "label_config": CONFIG}})
     assert deleted.status_code == 422, deleted.text
+
+
+def test_an_annotation_wakes_the_scorer_refitter_like_an_api_review(client, session_factory,
+                                                                    monkeypatch):
+    from sqlalchemy import select
+
+    from app.scorer.models import ScorerVersion
+    from tests.helpers import wait_for
+
+    refitter = client.app.state.scorer_refitter
+    woken: list[bool] = []
+    real_wake = refitter.wake
+
+    def spying_wake() -> None:
+        woken.append(True)
+        real_wake()
+
+    monkeypatch.setattr(refitter, "wake", spying_wake)
+    key = new_key(session_factory, "acme", "editor")
+    r = client.post(f"{URL}/webhook", headers=basic(key),
+                    json=annotation_event("ANNOTATION_CREATED", 601, 61, "money back please",
+                                          ["refund"]))
+    assert r.status_code == 201, r.text
+    assert woken, "the webhook's review did not wake the refitter (only its 30 s poll would)"
+
+    def fitted() -> list[ScorerVersion]:
+        with session_factory() as session:
+            return list(session.scalars(select(ScorerVersion).where(ScorerVersion.n_reviews == 1)))
+
+    wait_for(fitted, 60, what="a scorer refit on the Label Studio review")

@@ -82,6 +82,9 @@ def test_a_review_changes_the_next_decision_and_the_scorer_version_is_recorded(
                       what="a scorer refit on the three reviews")
     third = classify(client, headers, "third")
     assert third["label"] == wanted and third["scorer_version"] == fitted[-1].version
+    # the trace keeps the index's raw similarity; `score` is the blend the ranking used
+    assert all(s["score"] < s["retrieval_score"] for s in third["trace"])
+    assert all(s["score"] == s["retrieval_score"] for s in before["trace"])
     assert stored_scorer_version(session_factory, "third") == fitted[-1].version
 
 

@@ -13,7 +13,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.auth.models import Role
@@ -32,6 +32,7 @@ from app.label_studio.api import (
     WebhookOut,
 )
 from app.rac.decision import Strategy
+from app.scorer.worker import wake_refitter
 
 endpoints = APIRouter(tags=["label-studio"])
 SchemaPath = Annotated[SchemaName, Path(description="The label schema this backend serves "
@@ -97,13 +98,16 @@ def predict(schema_name: SchemaPath, body: PredictIn, principal: LabelStudioKey,
 @endpoints.post("/webhook", status_code=201, response_model=WebhookOut,
                 responses={200: {"description": "An event this backend does not learn from."}})
 def webhook(schema_name: SchemaPath, body: WebhookIn, principal: LabelStudioKey,
-            session: SessionDep, runtime: RuntimeDep,
+            session: SessionDep, runtime: RuntimeDep, request: Request,
+            background: BackgroundTasks,
             strategy: Strategy | None = None) -> WebhookOut | JSONResponse:
     """Annotations created or updated in Label Studio become reviews (with the annotator and
-    time); deleted ones are retracted; START_TRAINING refits the calibrator if due."""
+    time); deleted ones are retracted; START_TRAINING refits the calibrator if due. Like a
+    review through the API, each wakes the learnt scorer's refitter once it is committed."""
     result = service.handle_webhook(session, runtime, principal, schema_name, body, strategy)
     if result is None:
         return JSONResponse({"status": "Unknown event"}, status_code=200)
+    background.add_task(wake_refitter, request.app)
     return WebhookOut(result=result, status="ok")
 
 

@@ -46,7 +46,10 @@ class ClassifyIn(BaseModel):
 class TraceStepOut(BaseModel):
     label: str
     rank: int
-    retrieval_score: float
+    retrieval_score: float = Field(description="The label index's similarity score.")
+    score: float = Field(description="What the candidates were ranked by: `retrieval_score` "
+                                     "blended with the learnt scorer's log-probability when "
+                                     "`scorer_version` is set, else equal to it.")
     p_yes: float | None
     accepted: bool
 

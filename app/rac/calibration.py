@@ -33,11 +33,18 @@ def features(trace: Sequence[TraceStep | dict], label: str | None) -> list[float
     chosen = next((s for s in steps if s["label"] == label), None) if label else None
     if chosen is None:
         return None
-    others = [s["retrieval_score"] for s in steps if s["label"] != label]
-    margin = chosen["retrieval_score"] - max(others) if others else 1.0
+    others = [_ranking_score(s) for s in steps if s["label"] != label]
+    margin = _ranking_score(chosen) - max(others) if others else 1.0
     asked = chosen.get("p_yes") is not None
     return [float(chosen["p_yes"]) if asked else 0.5, 1.0 if asked else 0.0,
-            float(chosen["retrieval_score"]), float(margin), float(chosen["rank"])]
+            _ranking_score(chosen), float(margin), float(chosen["rank"])]
+
+
+def _ranking_score(step: dict) -> float:
+    """The score the candidates were ranked by (the learnt scorer's blend when it re-ranked);
+    traces stored before `score` existed have only `retrieval_score`."""
+    score = step.get("score")
+    return float(step["retrieval_score"] if score is None else score)
 
 
 @dataclass(frozen=True)

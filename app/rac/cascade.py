@@ -31,7 +31,7 @@ def cascade(engine: Engine, texts: Sequence[str], index: LabelIndex,
             candidates: Sequence[list[Candidate]], params: ClassifyParams,
             calibrator: Calibrator | None) -> list[Decision]:
     cal = calibrator if calibrator is not None else IDENTITY
-    traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
+    traces = [[c.trace_step() for c in cands] for cands in candidates]
     unsure = [i for i, trace in enumerate(traces)
               if trace and cal.confidence_for(trace, trace[0].label) < params.cutoff]
     if unsure and engine.judge is not None and cal.judge_weight != 0.0:

@@ -55,8 +55,17 @@ class TraceStep:
     label: str
     rank: int
     retrieval_score: float
+    """The label index's similarity score (app/rac/index.py), before any learnt scorer."""
     p_yes: float | None = None
     accepted: bool = False
+    score: float | None = None
+    """The score the candidates were ranked by: `retrieval_score` blended with the learnt
+    scorer's log-probability when one re-ranked them (app/rac/scorer.py), else the same as
+    `retrieval_score`. Calibration reads this one."""
+
+    def __post_init__(self) -> None:
+        if self.score is None:
+            self.score = self.retrieval_score
 
 
 @dataclass

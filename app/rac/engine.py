@@ -69,7 +69,7 @@ class Engine:
     def _decide(self, texts: Sequence[str], index: LabelIndex, params: ClassifyParams,
                 vectors: np.ndarray | None, scorer: LearntScorer | None) -> list[Decision]:
         candidates = self.retrieve(texts, index, params.top_k, vectors, scorer)
-        traces = [[TraceStep(c.label, c.rank, c.score) for c in cands] for cands in candidates]
+        traces = [[c.trace_step() for c in cands] for cands in candidates]
         if params.strategy == "retrieval":
             return [self._retrieval_decision(trace, params) for trace in traces]
         if self.judge is None:
@@ -141,7 +141,8 @@ class Engine:
             return Decision(None, 0.0, "no_match", trace)
         top = trace[0]
         top.accepted = True
-        confidence = max(0.0, min(1.0, top.retrieval_score))
+        confidence = max(0.0, min(1.0, top.score if top.score is not None
+                                  else top.retrieval_score))
         status: Status = "accepted" if confidence >= params.cutoff else "needs_review"
         return Decision(top.label, confidence, status, trace, [top.label])
 

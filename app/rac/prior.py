@@ -71,7 +71,7 @@ def schema_decisions(index: LabelIndex, top_k: int, limit: int = MAX_EXAMPLES, s
                 for example in label.examples]
     rows, kept, without_label = index.schema_probes(top_k, limit=limit, seed=seed)
     texts = [examples[r][0] for r in rows] * 2
-    traces = [[TraceStep(c.label, c.rank, c.score) for c in cands]
+    traces = [[c.trace_step() for c in cands]
               for cands in kept + without_label]
     right = [bool(t) and t[0].label == examples[r][1]
              for r, t in zip(rows, traces[:len(rows)], strict=True)] + [False] * len(rows)

@@ -8,8 +8,8 @@ the schema's examples and the reviewed items), re-ranks the index's shortlist by
     score = retrieval score + BLEND * log P_head(label | item)
 
 With no reviewed item the scorer is the identity (the ranking is retrieval's, unchanged), so
-schema-only behaviour is exactly what it was. The blended score is what the trace records as the
-candidate's `retrieval_score`, so the calibrator learns confidence from it too.
+schema-only behaviour is exactly what it was. The trace records the blended score as the
+candidate's `score` (the calibrator learns confidence from it) beside the raw `retrieval_score`.
 
 Measured on the dev split of Banking77 train (bench/learnt_scorer.py, docs/results.md): +0.012 /
 +0.015 / +0.020 top-1 over retrieval with 5 / 10 / 20 reviewed items per label; C and BLEND were
@@ -75,10 +75,14 @@ class LearntScorer:
             logp, np.where(valid, ids, 0), axis=1), -np.inf)
         order = np.argsort(-blended, axis=1, kind="stable")[:, :top_k]
         out = []
-        for row_ids, row_scores in zip(np.take_along_axis(ids, order, axis=1),
-                                       np.take_along_axis(blended, order, axis=1), strict=True):
-            out.append([Candidate(int(i), index.labels[int(i)].name, rank, float(score))
-                        for rank, (i, score) in enumerate(zip(row_ids, row_scores, strict=True))
+        for row_ids, row_scores, row_raw in zip(np.take_along_axis(ids, order, axis=1),
+                                                np.take_along_axis(blended, order, axis=1),
+                                                np.take_along_axis(scores, order, axis=1),
+                                                strict=True):
+            out.append([Candidate(int(i), index.labels[int(i)].name, rank, float(score),
+                                  float(raw))
+                        for rank, (i, score, raw) in enumerate(zip(row_ids, row_scores, row_raw,
+                                                                   strict=True))
                         if i >= 0])
         return out
 

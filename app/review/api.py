@@ -15,6 +15,8 @@ class CandidateOut(BaseModel):
     description: str
     rank: int
     retrieval_score: float
+    score: float = Field(description="What the candidates were ranked by (the learnt scorer's "
+                                     "blend when one re-ranked them).")
     p_yes: float | None
 
 

@@ -155,6 +155,7 @@ def candidates_with_descriptions(annotation: Annotation,
     descriptions = {x["name"]: x["description"] for x in version.content["labels"]}
     return [{"label": step["label"], "description": descriptions.get(step["label"], ""),
              "rank": step["rank"], "retrieval_score": step["retrieval_score"],
+             "score": step.get("score", step["retrieval_score"]),
              "p_yes": step.get("p_yes")} for step in annotation.trace or []]
 
 

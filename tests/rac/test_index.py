@@ -138,3 +138,62 @@ def test_search_matches_scoring_every_label_exactly():
         assert list(ids[q]) == list(best), q
         np.testing.assert_allclose(scores[q], exact[best], atol=1e-5)
     assert scores[0, 0] == pytest.approx(1.0, abs=1e-5)  # the reviewed copy of query 0 wins
+
+
+def _rule_over_every_label(index: LabelIndex, queries: np.ndarray, labels: list[LabelInfo],
+                           examples: list[tuple[np.ndarray, int, bool]]) -> np.ndarray:
+    """The scoring rule of app/rac/index.py written out per query and label, with no
+    shortlist: (queries x labels) scores."""
+    out = np.zeros((len(queries), len(labels)), dtype=np.float64)
+    for q, query in enumerate(queries):
+        for i in range(len(labels)):
+            own = [(float(v @ query), reviewed) for v, owner, reviewed in examples if owner == i]
+            prof = float(index._profiles[i] @ query)
+            if not own:
+                out[q, i] = prof
+                continue
+            w = max(0.2, 4.0 / (4.0 + len(own)))
+            out[q, i] = w * prof + (1 - w) * max(s for s, _ in own)
+            dup = [s for s, reviewed in own if reviewed and s >= 0.97]
+            if dup:
+                out[q, i] = max(out[q, i], max(dup))
+    return out
+
+
+def test_search_scores_exactly_by_the_rule_with_exemplars_rereviews_and_duplicates():
+    rng = np.random.default_rng(0)
+    dim, n_labels = 16, 24  # fewer labels than the profile shortlist: every label is scored
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.normal(size=(n, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    labels = [LabelInfo(f"l{i}", f"label {i}", ()) for i in range(n_labels)]
+    profiles = unit(n_labels)
+    schema_examples = unit(30)
+    owner = np.sort(rng.integers(0, n_labels - 4, size=30))  # the last 4 have no examples
+    index = LabelIndex(labels, "m", profiles, [str(i) for i in range(n_labels)],
+                       schema_examples, owner, [f"e{i}" for i in range(30)])
+    reviewed = unit(40)
+    reviewed_owner = rng.integers(0, n_labels, size=40)
+    index.add_exemplars([f"r{i}" for i in range(40)], reviewed,
+                        [f"l{i}" for i in reviewed_owner])
+    # re-reviews: the first 10 items get another label (their old exemplar rows die)
+    relabel = (reviewed_owner[:10] + 1) % n_labels
+    index.add_exemplars([f"r{i}" for i in range(10)], reviewed[:10], [f"l{i}" for i in relabel])
+    final_owner = np.concatenate([relabel, reviewed_owner[10:]])
+    examples = ([(v, int(o), False) for v, o in zip(schema_examples, owner, strict=True)]
+                + [(v, int(o), True) for v, o in zip(reviewed, final_owner, strict=True)])
+    # queries: random ones, and near-copies of reviewed items (the duplicate rule)
+    near = reviewed[:6] + 0.01 * unit(6)
+    queries = np.concatenate([unit(50), near / np.linalg.norm(near, axis=1, keepdims=True)])
+    expected = _rule_over_every_label(index, queries, labels, examples)
+    for k in (1, 5, 20):
+        scores, ids = index.search(queries, k)
+        assert ids.shape == (len(queries), k) and (ids >= 0).all()
+        np.testing.assert_allclose(scores, np.sort(expected, axis=1)[:, ::-1][:, :k],
+                                   atol=1e-5)
+        np.testing.assert_allclose(np.take_along_axis(expected, ids, axis=1), scores, atol=1e-5)
+    # a near-copy of a re-reviewed item is its new label, whatever the other labels score
+    top = index.search(queries[50:], 1)[1][:, 0]
+    assert list(top) == list(final_owner[:6])

@@ -58,10 +58,16 @@ def test_reviews_teach_the_head_and_the_engine_ranks_with_it():
     plain = engine.classify([SIMILAR], index, RETRIEVAL, vectors=vector)[0]
     learnt = engine.classify([SIMILAR], index, RETRIEVAL, vectors=vector, scorer=scorer)[0]
     assert learnt.label == "lost_card" and learnt.scorer_version == 1
-    # the head only adds log-probabilities (<= 0): each score is at most retrieval's
+    # the trace keeps the index's raw score beside the blended one the ranking used; the head
+    # only adds log-probabilities (<= 0), so each blended score is below the raw one
     plain_scores = {s.label: s.retrieval_score for s in plain.trace}
-    assert all(s.retrieval_score <= plain_scores[s.label] + 1e-6 for s in learnt.trace)
+    assert all(s.score == s.retrieval_score for s in plain.trace)
+    for step in learnt.trace:
+        assert abs(step.retrieval_score - plain_scores[step.label]) < 1e-6
+        assert step.score is not None and step.score < step.retrieval_score
     assert [s.rank for s in learnt.trace] == list(range(len(learnt.trace)))
+    assert [s.score for s in learnt.trace] == sorted((s.score for s in learnt.trace),
+                                                     reverse=True)
 
 
 def test_a_stored_scorer_scores_the_same():
