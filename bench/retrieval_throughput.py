@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.rac.index import LabelIndex  # noqa: E402
+from app.rac.index import Candidate, LabelIndex  # noqa: E402
 from app.rac.scorer import fit_scorer  # noqa: E402
 from bench.learnt_scorer import RETRIEVAL, Setup, _reviewed  # noqa: E402
 
@@ -45,7 +45,10 @@ def baseline_index_class(ref: str) -> type:
     """The LabelIndex class of app/rac/index.py at git revision `ref`, loaded beside today's."""
     source = subprocess.check_output(["git", "-C", str(ROOT), "show", f"{ref}:app/rac/index.py"])
     module = types.ModuleType("baseline_index")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
     exec(compile(source, f"{ref}:app/rac/index.py", "exec"), module.__dict__)  # noqa: S102
+    # today's candidate type (same fields, and the trace step the engine now asks of it)
+    module.Candidate = Candidate  # type: ignore[attr-defined]
     return module.LabelIndex  # type: ignore[no-any-return]
 
 
@@ -66,16 +69,25 @@ def main() -> None:
     ap.add_argument("--baseline-ref", required=True)
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--alternations", type=int, default=3)
+    ap.add_argument("--per-label", type=int, nargs="+", default=None,
+                    help="review counts to time (default 0 10 20 and all of the pool)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for embedding (1: on a shared machine two spin-wait)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    s = Setup(args)
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+    counts: list[int | None] = list(args.per_label) if args.per_label else list(PER_LABEL)
+    s = Setup(args, pool_per_label=None if None in counts else max(counts))
     old_cls = baseline_index_class(args.baseline_ref)
     vectors = s.test_vectors
     report: dict = {"baseline_ref": args.baseline_ref, "test_items": len(vectors),
                     "top_k": RETRIEVAL.top_k, "alternations": args.alternations,
                     "load_average_start": os.getloadavg(), "rounds": {}}
-    for n in PER_LABEL:
+    for n in counts:
         reviewed = _reviewed(s, n)
         new = copy_index(LabelIndex, s.schema_index, s, reviewed)
         old = copy_index(old_cls, s.schema_index, s, reviewed)

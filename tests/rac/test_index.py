@@ -160,7 +160,11 @@ def _rule_over_every_label(index: LabelIndex, queries: np.ndarray, labels: list[
     return out
 
 
-def test_search_scores_exactly_by_the_rule_with_exemplars_rereviews_and_duplicates():
+@pytest.mark.parametrize("dense_ratio", [16, 0], ids=["matrix-product", "gathered"])
+def test_search_scores_exactly_by_the_rule_with_exemplars_rereviews_and_duplicates(
+        dense_ratio, monkeypatch):
+    # both ways of computing the shortlisted similarities (small and large indexes)
+    monkeypatch.setattr("app.rac.index._DENSE_RATIO", dense_ratio)
     rng = np.random.default_rng(0)
     dim, n_labels = 16, 24  # fewer labels than the profile shortlist: every label is scored
 
