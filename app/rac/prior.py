@@ -29,7 +29,7 @@ from app.rac.calibration import Calibrator, features
 from app.rac.decision import TraceStep
 from app.rac.index import LabelIndex
 from app.rac.judge import Judge
-from app.rac.prompts import Question
+from app.rac.prompts import LabelInfo, Question
 
 PRIOR_VERSION = 0
 """`calibrator_version` of decisions scored by the schema prior (reviewed calibrators count
@@ -102,8 +102,9 @@ def fit_prior(index: LabelIndex, top_k: int, judge: Judge | None = None,
     if not asked:
         return prior
     trace_of = [traces[kept[j]] for j in asked]
-    answers = judge.p_yes([Question(texts[kept[j]], index.labels[index.label_ids[t[0].label]])
-                           for j, t in zip(asked, trace_of, strict=True)])
+    answers = judge.p_yes([Question(texts[kept[j]], without_example(
+        index.labels[index.label_ids[t[0].label]], texts[kept[j]]))
+        for j, t in zip(asked, trace_of, strict=True)])
     for trace, p in zip(trace_of, answers, strict=True):
         trace[0].p_yes = p
     for j, trace in zip(asked, trace_of, strict=True):
@@ -111,6 +112,15 @@ def fit_prior(index: LabelIndex, top_k: int, judge: Judge | None = None,
     combined = prior_from_probes(x, y, scope, seed=seed)
     return replace(combined, meta={**combined.meta, **meta, "judge_questions": len(asked),
                                    "judge": judge.model_id, "prompt": judge.prompt_version})
+
+
+def without_example(label: LabelInfo, text: str) -> LabelInfo:
+    """The label as the judge sees it when asked about one of its own examples: without that
+    example. The prompt shows a label's first examples, so the judge would otherwise read the
+    answer in the question (Qwen2.5-Coder-0.5B: AUC 0.93 on schema examples asked with
+    themselves in the prompt, 0.45 on test items; bench/results/judge_cache_auc_qwen05b.json)."""
+    kept = tuple(e for e in label.examples if e.strip() != text.strip())
+    return label if len(kept) == len(label.examples) else replace(label, examples=kept)
 
 
 def prior_from_probes(x: list[list[float]], y: list[bool], out_of_scope: list[bool],
