@@ -84,7 +84,7 @@ def test_a_server_killed_mid_upload_leaves_a_failed_dataset_that_counts_its_rows
 
         uploader = threading.Thread(target=post_file, daemon=True)
         uploader.start()
-        members, _ = wait_for(lambda: _dataset_progress(session_factory), 120, interval=0.05,
+        members, _ = wait_for(lambda: _dataset_progress(session_factory), 600, interval=0.05,
                               what="the first committed batch")
         server.kill()
         server.wait(timeout=30)
