@@ -201,19 +201,24 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = [t for t, _ in load_rows(args.data)]
-    runs = []
+    runs: list[dict[str, Any]] = []
+
+    def save() -> None:  # after every run: a later one may not start on a loaded machine
+        report = {"cpu_count": os.cpu_count(), "mix": dict(MIX), "runs": runs}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
     # A loaded machine (load 20 on 2 cores) takes minutes to start a server.
     with rac_server(start_seconds=900) as (base, key):
         runs.append(run_load(base, key, args.schema, texts, args, "sqlite"))
         print(json.dumps(runs[-1], indent=2), flush=True)
+    save()
     if args.postgres:
         with postgres_schema(args.postgres) as url, rac_server(start_seconds=900,
                                                             database_url=url) as (base, key):
             runs.append(run_load(base, key, args.schema, texts, args, "postgresql"))
             print(json.dumps(runs[-1], indent=2), flush=True)
-    report = {"cpu_count": os.cpu_count(), "mix": dict(MIX), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+        save()
     for run in runs:
         print(f"{run['database']}: {run['requests_per_second']} req/s, p50 {run['p50_ms']} ms, "
               f"p95 {run['p95_ms']} ms, retrieval classify p95 "
