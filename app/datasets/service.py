@@ -72,8 +72,12 @@ def new_dataset_id() -> str:
 
 
 def upload_dataset(session: Session, project_id: int, source: DatasetFile,
-                   checkpoint: Callable[[], None] = lambda: None) -> tuple[Dataset, int]:
-    """Store the file's rows as items, members of a new dataset. Returns (dataset, created)."""
+                   checkpoint: Callable[[], None] = lambda: None,
+                   progress: Callable[[int], None] = lambda rows: None) -> tuple[Dataset, int]:
+    """Store the file's rows as items, members of a new dataset. Returns (dataset, created).
+
+    `progress(rows)` is called once the file's columns are checked (0) and after each stored
+    batch with the rows read so far (the browser's upload shows it)."""
     if source.id_column == source.text_column:
         raise InvalidInput("id_column and text_column must name different columns")
     fmt = readers.detect_format(source.filename, source.format)
@@ -88,7 +92,8 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile,
     session.flush()
     checkpoint()
     try:
-        created = _read_into(session, project_id, source, table, dataset, checkpoint)
+        progress(0)
+        created = _read_into(session, project_id, source, table, dataset, checkpoint, progress)
     except BaseException:
         session.rollback()
         repository.delete_dataset(session, dataset.id)
@@ -98,7 +103,8 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile,
 
 
 def _read_into(session: Session, project_id: int, source: DatasetFile,
-               table: readers.Table, dataset: Dataset, checkpoint: Callable[[], None]) -> int:
+               table: readers.Table, dataset: Dataset, checkpoint: Callable[[], None],
+               progress: Callable[[int], None]) -> int:
     tally = _Tally()
     check_columns = table.columns is None
     wanted = {source.text_column, source.id_column} - {None}
@@ -119,6 +125,7 @@ def _read_into(session: Session, project_id: int, source: DatasetFile,
             _store(session, project_id, dataset.id, batch, tally)
             _record_progress(dataset, tally)
             checkpoint()
+            progress(tally.rows)
             batch = []
     _store(session, project_id, dataset.id, batch, tally)
 

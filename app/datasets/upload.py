@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from app.datasets.readers import FORMATS
 from app.datasets.service import DatasetFile
@@ -38,7 +38,9 @@ def _text_field(form: Any, name: str, *, required: bool) -> str | None:
     return value
 
 
-async def read_dataset_upload(request: Request) -> AsyncIterator[DatasetFile]:
+async def open_dataset_form(request: Request) -> tuple[FormData, DatasetFile]:
+    """Parse the multipart body (the file part spooled as it arrives); the caller closes the
+    form when done with the file. On bad input the form is closed and InvalidInput raised."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaType("send the dataset as multipart/form-data with a 'file' part "
@@ -53,10 +55,20 @@ async def read_dataset_upload(request: Request) -> AsyncIterator[DatasetFile]:
         fmt = _text_field(form, "format", required=False)
         if fmt is not None and fmt.lower() not in FORMATS:
             raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-        yield DatasetFile(file=file.file, filename=file.filename or "upload",
-                          text_column=_text_field(form, "text_column", required=True) or "",
-                          id_column=_text_field(form, "id_column", required=False),
-                          format=fmt)
+        return form, DatasetFile(file=file.file, filename=file.filename or "upload",
+                                 text_column=_text_field(form, "text_column",
+                                                         required=True) or "",
+                                 id_column=_text_field(form, "id_column", required=False),
+                                 format=fmt)
+    except BaseException:
+        await form.close()
+        raise
+
+
+async def read_dataset_upload(request: Request) -> AsyncIterator[DatasetFile]:
+    form, source = await open_dataset_form(request)
+    try:
+        yield source
     finally:
         await form.close()
 

@@ -15,6 +15,7 @@ from app.items.models import Item
 from app.jobs.models import Job
 from app.label_schemas.models import SchemaVersion
 from app.labelling.models import Annotation, ItemState
+from app.labelling.repository import ItemFilter, item_conditions
 
 Decision = Literal["latest", "job"]
 """`latest`: each item's current label (a reviewed label wins over any later model decision);
@@ -36,6 +37,8 @@ class Selection:
     job_name: str | None = None
     """The job's external id (said in the export)."""
     decision: Decision = "latest"
+    items: ItemFilter | None = None
+    """Only the items the items browser shows under this filter (the same conditions)."""
 
     @property
     def describes(self) -> str:
@@ -68,6 +71,11 @@ def _selected(selection: Selection, *columns: Any) -> Select:
     if selection.dataset_id is not None:
         query = query.join(DatasetItem, (DatasetItem.item_id == Item.id)
                            & (DatasetItem.dataset_id == selection.dataset_id))
+    if selection.items is not None:
+        if selection.decision == "job":  # the filter is over the items' current state
+            query = query.join(ItemState, (ItemState.item_id == Item.id)
+                               & (ItemState.schema_id == selection.schema_id))
+        query = query.where(*item_conditions(selection.project_id, selection.items))
     return query
 
 

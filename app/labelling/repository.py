@@ -1,13 +1,18 @@
-"""Queries for decisions (annotations), items' current states and the exemplar log."""
+"""Queries for decisions (annotations), items' current states and the exemplar log, and the
+items browser's filter: one definition, so the browser's table, its bulk actions and the export
+of the filtered set select exactly the same rows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case
-from sqlalchemy.orm import Session
+from sqlalchemy import case, exists, func
+from sqlalchemy.orm import Session, aliased
 
+from app.datasets.models import DatasetItem
 from app.db import dialect_insert
+from app.items.models import Item
 from app.labelling.models import Annotation, ItemState
 
 
@@ -43,3 +48,50 @@ def upsert_states(session: Session, rows: list[dict], *, overwrite_reviewed: boo
         updates.update(lease_owner=None, lease_token=None, lease_expires_at=None)
     session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "schema_id"],
                                                set_=updates))
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    schema_id: int
+    q: str | None = None
+    """Text contains (case-insensitive)."""
+    status: str | None = None
+    label: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    dataset_id: int | None = None
+    job_id: int | None = None
+    """The job that made the item's last model decision."""
+    reviewer: str | None = None
+    """Key name of the person whose review is the item's current label."""
+
+
+def item_conditions(project_id: int, f: ItemFilter) -> list[Any]:
+    """WHERE conditions over `Item` joined with its `ItemState` under `f.schema_id` (the caller
+    joins them; the conditions use their own aliases of `Annotation`, so a query that also joins
+    the current annotation can add them)."""
+    current = aliased(Annotation)
+    model = aliased(Annotation)
+    conditions: list[Any] = [Item.project_id == project_id, ItemState.schema_id == f.schema_id]
+    if f.q:
+        # lower() on both sides: the same case-insensitive match on SQLite and PostgreSQL.
+        conditions.append(func.lower(Item.text).contains(f.q.lower(), autoescape=True))
+    if f.status:
+        conditions.append(ItemState.status == f.status)
+    if f.label:
+        conditions.append(ItemState.label == f.label)
+    if f.min_confidence is not None:
+        conditions.append(ItemState.confidence >= f.min_confidence)
+    if f.max_confidence is not None:
+        conditions.append(ItemState.confidence <= f.max_confidence)
+    if f.dataset_id is not None:
+        conditions.append(exists().where(DatasetItem.dataset_id == f.dataset_id,
+                                         DatasetItem.item_id == Item.id))
+    if f.job_id is not None:
+        conditions.append(exists().where(model.id == ItemState.model_annotation_id,
+                                         model.job_id == f.job_id))
+    if f.reviewer:
+        conditions.append(exists().where(current.id == ItemState.annotation_id,
+                                         current.status == "reviewed",
+                                         current.source == f.reviewer))
+    return conditions

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.calibration import service as calibration
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.items.models import Item
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema, SchemaVersion
@@ -46,6 +46,28 @@ def claim(session: Session, principal: Principal, schema: LabelSchema, limit: in
                             token=secrets.token_hex(16), now=utcnow(),
                             lease_seconds=lease_seconds, exclude=exclude)
     return [Leased(item, state, annotation) for item, state, annotation in rows]
+
+
+def open_item(session: Session, principal: Principal, schema: LabelSchema, item: Item,
+              lease_seconds: int) -> Leased:
+    """Lease one chosen item (picked in the items browser, whatever its status) to the caller,
+    so they can review or correct it; Conflict while another reviewer holds it. It comes with the
+    model's decision (its candidates), or the current one if the model never labelled it."""
+    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
+                                                   ItemState.schema_id == schema.id))
+    if state is None:
+        raise NotFound(f"item {item.external_id!r} has no label under {schema.name!r}")
+    now = utcnow()
+    if _leased_by_other(state, principal, now):
+        raise Conflict(f"item {item.external_id!r} is being reviewed by someone else until "
+                       f"{state.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC")
+    state.lease_owner = principal.key_id
+    state.lease_token = secrets.token_hex(16)
+    state.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    session.flush()
+    annotation = session.get(Annotation, state.model_annotation_id or state.annotation_id)
+    assert annotation is not None  # foreign keys
+    return Leased(item, state, annotation)
 
 
 def release(session: Session, principal: Principal, item: Item,

@@ -3,68 +3,28 @@ actions on the filtered set (each acts on exactly the rows it counted, or refuse
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, exists, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
+from app.auth.models import Role
 from app.auth.service import Principal
-from app.datasets.models import DatasetItem
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.items.models import Item
 from app.labelling.models import Annotation, ItemState
+from app.labelling.repository import ItemFilter, item_conditions
 
 PAGE_SIZE = 50
 _BATCH = 500  # rows per INSERT ... VALUES in a bulk action
 
 
-@dataclass(frozen=True)
-class ItemFilter:
-    schema_id: int
-    q: str | None = None
-    status: str | None = None
-    label: str | None = None
-    min_confidence: float | None = None
-    max_confidence: float | None = None
-    dataset_id: int | None = None
-    job_id: int | None = None
-    reviewer: str | None = None
-
-
-def _where(project_id: int, f: ItemFilter) -> list[Any]:
-    current = aliased(Annotation)
-    model = aliased(Annotation)
-    conditions: list[Any] = [Item.project_id == project_id]
-    if f.q:
-        # lower() on both sides: the same case-insensitive match on SQLite and PostgreSQL.
-        conditions.append(func.lower(Item.text).contains(f.q.lower(), autoescape=True))
-    if f.status:
-        conditions.append(ItemState.status == f.status)
-    if f.label:
-        conditions.append(ItemState.label == f.label)
-    if f.min_confidence is not None:
-        conditions.append(ItemState.confidence >= f.min_confidence)
-    if f.max_confidence is not None:
-        conditions.append(ItemState.confidence <= f.max_confidence)
-    if f.dataset_id is not None:
-        conditions.append(exists().where(DatasetItem.dataset_id == f.dataset_id,
-                                         DatasetItem.item_id == Item.id))
-    if f.job_id is not None:
-        conditions.append(exists().where(model.id == ItemState.model_annotation_id,
-                                         model.job_id == f.job_id))
-    if f.reviewer:
-        conditions.append(exists().where(current.id == ItemState.annotation_id,
-                                         current.status == "reviewed",
-                                         current.source == f.reviewer))
-    return conditions
-
-
 def _base(project_id: int, f: ItemFilter) -> Select:
     return (select(Item, ItemState)
             .join(ItemState, (ItemState.item_id == Item.id) & (ItemState.schema_id == f.schema_id))
-            .where(*_where(project_id, f)))
+            .where(*item_conditions(project_id, f)))
 
 
 def page(session: Session, project_id: int, f: ItemFilter, after: int | None,
@@ -111,14 +71,27 @@ def count_targets(session: Session, project_id: int, f: ItemFilter, action: str,
     return session.scalar(select(func.count()).select_from(subquery)) or 0
 
 
+@dataclass(frozen=True)
+class Applied:
+    count: int
+    batch: str
+    """Names the action's annotations (in their note), for `undo`."""
+
+
+def _batch_mark(batch: str) -> str:
+    return f" [batch {batch}]"
+
+
 def apply(session: Session, principal: Principal, f: ItemFilter, action: str,
-          min_confidence: float | None, expected: int) -> int:
+          min_confidence: float | None, expected: int) -> Applied:
     """Run a bulk action on the filtered set, if it still has the `expected` number of rows
     (what the person confirmed); otherwise Conflict with the new count.
 
     Each changed item gets a new annotation (who did it, and why, in its note) copying the model's
     label and confidence; the status is `accepted` or `needs_review`, never `reviewed`: a bulk
-    accept is not ground truth, so it feeds neither exemplars nor calibration.
+    accept is not ground truth, so it feeds neither exemplars nor calibration. The note ends
+    with the action's batch id, which is how `undo` finds exactly these annotations again (a
+    column would need a migration for what only the undo reads).
     """
     rows = session.execute(_targets(principal.project_id, f, action, min_confidence)
                            .with_only_columns(ItemState.id, ItemState.item_id,
@@ -130,8 +103,9 @@ def apply(session: Session, principal: Principal, f: ItemFilter, action: str,
         raise Conflict(f"the set changed: {len(rows)} items now match, not {expected}; "
                        "look again and confirm the new count")
     status = "accepted" if action == "accept" else "needs_review"
+    batch_id = secrets.token_hex(6)
     note = (f"bulk accept: proposals at or above confidence {min_confidence:.2f}"
-            if action == "accept" else "bulk: sent to review")
+            if action == "accept" else "bulk: sent to review") + _batch_mark(batch_id)
     labels = dict(session.execute(
         select(Annotation.id, Annotation.labels)
         .where(Annotation.id.in_([r.model_annotation_id for r in rows
@@ -154,7 +128,63 @@ def apply(session: Session, principal: Principal, f: ItemFilter, action: str,
                 annotation_id=annotation_id, status=status, label=r.model_label,
                 confidence=r.model_confidence, updated_at=now,
                 lease_owner=None, lease_token=None, lease_expires_at=None))
-    return len(rows)
+    return Applied(len(rows), batch_id)
+
+
+@dataclass(frozen=True)
+class Undone:
+    count: int
+    """Items given back the decision they had before the action."""
+    changed: int
+    """Items left alone: decided again since (reviewed, relabelled, another bulk action)."""
+
+
+def undo(session: Session, principal: Principal, batch: str) -> Undone:
+    """Take back a bulk action: each item it changed that nobody has changed since gets its
+    earlier annotation back as its current decision, and the action's annotations are deleted
+    (as an undone review's is: a slip counts nowhere). Only the key that ran it, or an admin."""
+    annotations = session.execute(
+        select(Annotation.id, Annotation.item_id, Annotation.schema_id,
+               Annotation.reviewer_key_id)
+        .where(Annotation.project_id == principal.project_id,
+               Annotation.note.endswith(_batch_mark(batch), autoescape=True))
+        .order_by(Annotation.id)).all()
+    if not annotations:
+        raise NotFound(f"no bulk action {batch!r} to undo (already undone?)")
+    if any(a.reviewer_key_id != principal.key_id for a in annotations) \
+            and not principal.role.allows(Role.admin):
+        raise Forbidden("only the key that ran a bulk action, or an admin, can undo it")
+    now = utcnow()
+    restored = changed = 0
+    for a in annotations:
+        state = session.scalar(select(ItemState).where(ItemState.item_id == a.item_id,
+                                                       ItemState.schema_id == a.schema_id))
+        if state is None or state.annotation_id != a.id:
+            changed += 1
+            continue
+        previous = session.scalar(
+            select(Annotation)
+            .where(Annotation.item_id == a.item_id, Annotation.schema_id == a.schema_id,
+                   Annotation.id < a.id)
+            .order_by(Annotation.id.desc()).limit(1))
+        if previous is None:  # cannot happen: the action copied an earlier model decision
+            changed += 1
+            continue
+        state.annotation_id = previous.id
+        state.schema_version = previous.schema_version
+        state.label, state.confidence = previous.label, previous.confidence
+        state.status = previous.status
+        state.updated_at = now
+        restored += 1
+    session.flush()
+    undone_ids = [a.id for a in annotations]
+    for start in range(0, len(undone_ids), _BATCH):
+        session.execute(delete(Annotation).where(
+            Annotation.id.in_(undone_ids[start:start + _BATCH]),
+            Annotation.id.not_in(select(ItemState.annotation_id)
+                                 .where(ItemState.annotation_id.in_(
+                                     undone_ids[start:start + _BATCH])))))
+    return Undone(restored, changed)
 
 
 def label_counts(session: Session, schema_id: int) -> dict[str | None, dict[str, int]]:

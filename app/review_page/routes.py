@@ -252,6 +252,17 @@ def undo(body: ReleaseIn, principal: PageReviewer, session: SessionDep,
                      reviewed=out.reviewed)
 
 
+@router.post("/api/open", response_model=ReviewQueueOut, response_model_by_alias=True)
+def open_item(body: ReleaseIn, principal: PageReviewer, session: SessionDep,
+              runtime: RuntimeDep) -> ReviewQueueOut:
+    """One item chosen in the items browser, leased to the caller and shown before the queue."""
+    label_schema = schemas.get_schema(session, principal.project_id, body.schema_name)
+    item = items.get_item(session, principal.project_id, body.item)
+    leased = service.open_item(session, principal, label_schema, item,
+                               runtime.settings.review_lease_seconds)
+    return queue_out(session, label_schema, [leased], runtime.settings.engine.cutoff)
+
+
 @router.post("/api/release", response_model=CountsOut)
 def release(body: ReleaseIn, principal: PageReviewer, session: SessionDep) -> CountsOut:
     item = items.get_item(session, principal.project_id, body.item)

@@ -8,17 +8,19 @@ jobs and bulk actions, admins push schemas). Handlers call the same services as 
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, get_args
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.models import Role
 from app.auth.service import Principal
 from app.datasets import repository as datasets
 from app.datasets import service as dataset_service
-from app.datasets.upload import DatasetUpload
+from app.datasets.upload import open_dataset_form
 from app.deps import RuntimeDep, SessionDep
 from app.errors import InvalidInput
 from app.exports.formats import FORMATS
@@ -27,15 +29,18 @@ from app.exports.service import export_response
 from app.jobs import repository as jobs
 from app.jobs import service as job_service
 from app.jobs.api import JobIn, JobOut, Strategy
+from app.jobs.models import FINAL_STATES
 from app.jobs.view import events_response, job_out
 from app.label_schemas import repository as schemas
 from app.label_schemas import service as schema_service
 from app.label_schemas.format import parse_document, validate_schema_document
 from app.label_schemas.models import LabelSchema
 from app.labelling.models import STATUSES
+from app.labelling.repository import ItemFilter
 from app.review import service as review_service
 from app.review_page import browse
 from app.review_page.routes import PageUser, _render, _to_sign_in, page_role
+from app.review_page.uploads import PageUpload
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 
@@ -80,14 +85,14 @@ def _blank_to_none(value: str | None) -> str | None:
 
 
 def _item_filter(session: Any, principal: Principal, body: FilterIn
-                 ) -> tuple[LabelSchema, browse.ItemFilter]:
+                 ) -> tuple[LabelSchema, ItemFilter]:
     schema = schemas.get_schema(session, principal.project_id, body.schema_name)
     status = _blank_to_none(body.status)
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     dataset = _blank_to_none(body.dataset)
     job = _blank_to_none(body.job)
-    return schema, browse.ItemFilter(
+    return schema, ItemFilter(
         schema_id=schema.id, q=_blank_to_none(body.q), status=status,
         label=_blank_to_none(body.label), min_confidence=body.min_confidence,
         max_confidence=body.max_confidence,
@@ -110,17 +115,45 @@ def _float_or_none(value: str | None, name: str) -> float | None:
     return number
 
 
+@dataclass(frozen=True)
+class PageFilters:
+    """The items browser's filters as its query string carries them (blank fields mean any)."""
+
+    q: str | None
+    status: str | None
+    label: str | None
+    min_confidence: float | None
+    max_confidence: float | None
+    dataset: str | None
+    job: str | None
+    reviewer: str | None
+
+    def to_body(self, schema_name: str) -> FilterIn:
+        return FilterIn(schema_name=schema_name, **asdict(self))
+
+
+def page_filters(q: Annotated[str | None, Query(max_length=500)] = None,
+                 status: Annotated[str | None, Query(max_length=20)] = None,
+                 label: Annotated[str | None, Query(max_length=200)] = None,
+                 min_confidence: Annotated[str | None, Query(max_length=20)] = None,
+                 max_confidence: Annotated[str | None, Query(max_length=20)] = None,
+                 dataset: Annotated[str | None, Query(max_length=40)] = None,
+                 job: Annotated[str | None, Query(max_length=40)] = None,
+                 reviewer: Annotated[str | None, Query(max_length=100)] = None) -> PageFilters:
+    # The confidence fields arrive as text: an empty box is "any", not a validation error.
+    return PageFilters(q=q, status=status, label=label,
+                       min_confidence=_float_or_none(min_confidence, "min_confidence"),
+                       max_confidence=_float_or_none(max_confidence, "max_confidence"),
+                       dataset=dataset, job=job, reviewer=reviewer)
+
+
+PageFiltersDep = Annotated[PageFilters, Depends(page_filters)]
+
+
 @router.get("/items", response_class=HTMLResponse)
 def items_page(request: Request, principal: PageUser, session: SessionDep,
+               chosen_filters: PageFiltersDep,
                schema: Annotated[str | None, Query(max_length=100)] = None,
-               q: Annotated[str | None, Query(max_length=500)] = None,
-               status: Annotated[str | None, Query(max_length=20)] = None,
-               label: Annotated[str | None, Query(max_length=200)] = None,
-               min_confidence: Annotated[str | None, Query(max_length=20)] = None,
-               max_confidence: Annotated[str | None, Query(max_length=20)] = None,
-               dataset: Annotated[str | None, Query(max_length=40)] = None,
-               job: Annotated[str | None, Query(max_length=40)] = None,
-               reviewer: Annotated[str | None, Query(max_length=100)] = None,
                after: Annotated[int | None, Query(ge=0)] = None) -> Response:
     if principal is None:
         return _to_sign_in()
@@ -128,10 +161,7 @@ def items_page(request: Request, principal: PageUser, session: SessionDep,
     context = _common(principal, session, "items", chosen)
     if chosen is None:
         return _render(request, "items.html", {**context, "rows": [], "filters": {}})
-    filters = FilterIn(schema_name=chosen.name, q=q, status=status, label=label,
-                       min_confidence=_float_or_none(min_confidence, "min_confidence"),
-                       max_confidence=_float_or_none(max_confidence, "max_confidence"),
-                       dataset=dataset, job=job, reviewer=reviewer)
+    filters = chosen_filters.to_body(chosen.name)
     label_schema, item_filter = _item_filter(session, principal, filters)
     rows, next_after = browse.page(session, principal.project_id, item_filter, after)
     version = schemas.get_version(session, label_schema)
@@ -144,7 +174,7 @@ def items_page(request: Request, principal: PageUser, session: SessionDep,
         "datasets": datasets.list_datasets(
             session, principal.project_id, before=None, limit=100),
         "jobs": jobs.list_jobs(session, principal.project_id, 100),
-        "formats": list(FORMATS)})
+        "formats": list(FORMATS), "can_review": principal.role.allows(Role.reviewer)})
 
 
 class BulkIn(BaseModel):
@@ -160,6 +190,8 @@ class BulkIn(BaseModel):
 class BulkOut(BaseModel):
     count: int
     done: bool
+    batch: str | None = None
+    """Once done: the action's id, to undo it with /review/api/bulk/undo."""
 
 
 @router.post("/api/bulk", response_model=BulkOut)
@@ -170,32 +202,44 @@ def bulk(body: BulkIn, principal: PageEditor, session: SessionDep) -> BulkOut:
     if body.expected is None:
         return BulkOut(count=browse.count_targets(session, principal.project_id, item_filter,
                                                   body.action, body.min_confidence), done=False)
-    n = browse.apply(session, principal, item_filter, body.action, body.min_confidence,
-                     body.expected)
-    return BulkOut(count=n, done=True)
+    applied = browse.apply(session, principal, item_filter, body.action, body.min_confidence,
+                           body.expected)
+    return BulkOut(count=applied.count, done=True, batch=applied.batch)
+
+
+class BulkUndoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch: str = Field(min_length=1, max_length=40, pattern=r"^[0-9a-f]+$")
+
+
+class BulkUndoOut(BaseModel):
+    count: int
+    """Items given back their earlier decision."""
+    changed: int
+    """Items left as they are: decided again since the action."""
+
+
+@router.post("/api/bulk/undo", response_model=BulkUndoOut)
+def bulk_undo(body: BulkUndoIn, principal: PageEditor, session: SessionDep) -> BulkUndoOut:
+    undone = browse.undo(session, principal, body.batch)
+    return BulkUndoOut(count=undone.count, changed=undone.changed)
 
 
 @router.get("/export")
 def export(request: Request, principal: PageUser, session: SessionDep,
+           chosen_filters: PageFiltersDep,
            schema: Annotated[str, Query(min_length=1, max_length=100)],
-           fmt: Annotated[str, Query(alias="format", max_length=20)] = "jsonl",
-           status: Annotated[str | None, Query(max_length=20)] = None,
-           dataset: Annotated[str | None, Query(max_length=40)] = None) -> Response:
-    """The export of a schema (optionally one status, one dataset), as the API streams it."""
+           fmt: Annotated[str, Query(alias="format", max_length=20)] = "jsonl") -> Response:
+    """The export of exactly the items the items browser shows under the same filters, as the
+    API streams it (no filter: every labelled item of the schema)."""
     if principal is None:
         return _to_sign_in()
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    status = _blank_to_none(status)
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    label_schema = schemas.get_schema(session, principal.project_id, schema)
-    dataset = _blank_to_none(dataset)
-    selection = Selection(
-        project_id=principal.project_id, schema_id=label_schema.id,
-        schema_name=label_schema.name, statuses=(status,) if status else (),
-        dataset_id=datasets.get_dataset(session, principal.project_id, dataset).id
-        if dataset else None)
+    label_schema, item_filter = _item_filter(session, principal, chosen_filters.to_body(schema))
+    selection = Selection(project_id=principal.project_id, schema_id=label_schema.id,
+                          schema_name=label_schema.name, items=item_filter)
     return export_response(request, selection, fmt)
 
 
@@ -205,30 +249,35 @@ def export(request: Request, principal: PageUser, session: SessionDep,
 def datasets_page(request: Request, principal: PageUser, session: SessionDep) -> Response:
     if principal is None:
         return _to_sign_in()
+    last_job: dict[str, Any] = {}
+    for job in jobs.list_jobs(session, principal.project_id, 200):  # newest first
+        dataset = job.selection.get("dataset")
+        if dataset and dataset not in last_job:
+            last_job[dataset] = job
+    listed = datasets.list_datasets(session, principal.project_id, before=None, limit=200)
     return _render(request, "datasets.html", {
-        **_common(principal, session, "datasets"),
-        "datasets": datasets.list_datasets(
-            session, principal.project_id, before=None, limit=200)})
+        **_common(principal, session, "datasets"), "datasets": listed,
+        "upload_status": {d.external_id: dataset_service.upload_status(d) for d in listed},
+        "last_job": last_job, "final_states": FINAL_STATES})
 
 
-class UploadedOut(BaseModel):
-    id: str
-    filename: str
-    rows: int
-    items: int
-    bad_rows: int
-    errors: list[dict[str, Any]]
-    created: int
-
-
-@router.post("/api/datasets", response_model=UploadedOut)
-def upload(principal: PageEditor, upload: DatasetUpload, session: SessionDep) -> UploadedOut:
-    """The browser's upload: the same streamed reader and bad-rows report as POST /v1/datasets."""
-    dataset, created = dataset_service.upload_dataset(session, principal.project_id, upload,
-                                                      checkpoint=session.commit)
-    return UploadedOut(id=dataset.external_id, filename=dataset.filename, rows=dataset.rows,
-                       items=dataset.items, bad_rows=dataset.bad_rows,
-                       errors=dataset.errors[:100], created=created)
+@router.post("/api/datasets", response_model=None)
+async def upload(request: Request, principal: PageEditor, session: SessionDep) -> Response:
+    """The browser's upload: the same streamed reader and bad-rows report as POST /v1/datasets,
+    answered with the reading's progress as JSON lines (see app/review_page/uploads.py)."""
+    session.close()  # the reading thread has its own session; hold no transaction meanwhile
+    form, source = await open_dataset_form(request)
+    try:
+        run = PageUpload(request.app.state.session_factory, principal.project_id, source)
+        run.start()
+    except BaseException:
+        await form.close()
+        raise
+    kind, first = await anyio.to_thread.run_sync(run.first_event)
+    if kind == "error":
+        raise first  # refused before any row was read: the usual 4xx JSON answer
+    return StreamingResponse(run.lines(first), media_type="application/x-ndjson",
+                             headers={"Cache-Control": "no-store"})
 
 
 # --- jobs ---------------------------------------------------------------------------------------
@@ -244,7 +293,7 @@ def jobs_page(request: Request, principal: PageUser, session: SessionDep,
                  for j in jobs.list_jobs(session, principal.project_id, 100)],
         "datasets": datasets.list_datasets(
             session, principal.project_id, before=None, limit=200),
-        "chosen_dataset": dataset, "strategies": get_args(Strategy)})
+        "chosen_dataset": dataset, "strategies": get_args(Strategy), "final_states": FINAL_STATES})
 
 
 class PageJobIn(BaseModel):

@@ -518,5 +518,22 @@
   });
   el.undo.disabled = done.length === 0;
 
-  refill();
+  // An item chosen in the items browser (?item=ID) comes first, leased to this reviewer; then the
+  // queue as usual. The id leaves the address, so a reload does not open it again.
+  const chosen = new URLSearchParams(window.location.search).get("item");
+  if (chosen) {
+    const address = new URL(window.location.href);
+    address.searchParams.delete("item");
+    window.history.replaceState(null, "", address);
+    api("open", { schema, item: chosen })
+      .then((data) => {
+        queue = [...data.items, ...queue.filter((q) => q.id !== chosen)];
+        setCounts(data);
+        render();
+      })
+      .catch((err) => say(`Cannot open ${chosen}: ${err.message}`, "error"))
+      .finally(refill);
+  } else {
+    refill();
+  }
 })();

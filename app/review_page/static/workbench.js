@@ -34,6 +34,12 @@
     const filters = JSON.parse(bulk.dataset.filters);
     const message = $("bulk-message");
     let pending = null;
+    const again = () => {
+      const link = document.createElement("a");
+      link.href = window.location.href;
+      link.textContent = "Show the list again";
+      return link;
+    };
     const body = (action, expected) => ({
       filters, action, expected,
       min_confidence: action === "accept" ? Number($("bulk-min").value) : null,
@@ -57,32 +63,137 @@
     $("bulk-yes").addEventListener("click", async () => {
       if (!pending) return;
       try {
-        const { count } = await call("bulk", { json: body(pending.action, pending.count) });
+        const { count, batch } = await call("bulk", { json: body(pending.action, pending.count) });
         say(message, `Done: ${count} items ${pending.action === "accept" ? "accepted" : "sent to review"}. `, "ok");
-        const again = document.createElement("a");
-        again.href = window.location.href;
-        again.textContent = "Show the list again";
-        message.append(again);
+        const undo = document.createElement("button");
+        undo.type = "button";
+        undo.className = "secondary";
+        undo.id = "bulk-undo";
+        undo.textContent = "Undo";
+        undo.addEventListener("click", async () => {
+          undo.disabled = true;
+          try {
+            const back = await call("bulk/undo", { json: { batch } });
+            say(message, `Undone: ${back.count} items have their earlier decision back` +
+              (back.changed ? `; ${back.changed} changed since and were left as they are. ` : ". "), "ok");
+            message.append(again());
+          } catch (err) { say(message, err.message, "error"); undo.disabled = false; }
+        });
+        message.append(undo, " ", again());
       } catch (err) { say(message, err.message, "error"); }
       $("bulk-confirm").hidden = true;
       pending = null;
     });
   }
 
-  // --- datasets: upload with the bad-rows report -------------------------------------------------
+  // --- list tables that follow running jobs ------------------------------------------------------
+  // A table with data-refresh is fetched again (its rows replaced, nothing else) when asked, and
+  // every few seconds while one of its rows is marked data-live (a job not finished yet).
+  const REFRESH_MS = 3000;
+  async function refreshTable(table) {
+    const response = await fetch(table.dataset.refresh, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html")
+      .getElementById(table.id);
+    if (fresh) table.tBodies[0].replaceWith(fresh.tBodies[0]);
+  }
+  function followTable(table) {
+    if (table.followed) return;
+    table.followed = true;
+    const tick = async () => {
+      try { await refreshTable(table); } catch (err) { /* try again on the next tick */ }
+      if (table.querySelector("[data-live]")) window.setTimeout(tick, REFRESH_MS);
+      else table.followed = false;
+    };
+    window.setTimeout(tick, REFRESH_MS);
+  }
+  for (const table of document.querySelectorAll("table[data-refresh]")) {
+    if (table.querySelector("[data-live]")) followTable(table);
+  }
+
+  // --- datasets: upload with progress and the bad-rows report ------------------------------------
+  // XMLHttpRequest, not fetch: only it reports the bytes sent. The answer is JSON lines (the
+  // rows read so far, then the outcome), read as they arrive; an error before reading is JSON.
+  function send(path, form, { onSent, onLine }) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/review/api/${path}`);
+      for (const [name, value] of Object.entries(HEADER)) xhr.setRequestHeader(name, value);
+      const ok = () => xhr.status >= 200 && xhr.status < 300;
+      let seen = 0;
+      const readLines = () => {
+        if (!ok()) return;
+        const text = xhr.responseText;
+        for (let end = text.indexOf("\n", seen); end >= 0; end = text.indexOf("\n", seen)) {
+          const line = text.slice(seen, end);
+          seen = end + 1;
+          if (line.trim()) onLine(JSON.parse(line));
+        }
+      };
+      xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onSent(e.loaded, e.total); });
+      xhr.addEventListener("progress", readLines);
+      xhr.addEventListener("load", () => {
+        if (xhr.status === 401) window.location.assign("/review/sign-in");
+        if (!ok()) {
+          let detail = null;
+          try { detail = JSON.parse(xhr.responseText).detail; } catch (err) { /* not JSON */ }
+          reject(new Error(detail || `HTTP ${xhr.status}`));
+          return;
+        }
+        readLines();
+        resolve();
+      });
+      xhr.addEventListener("error", () => reject(new Error("The server did not answer; check the connection and try again.")));
+      xhr.send(form);
+    });
+  }
+
+  const megabytes = (n) => (n / 1048576).toFixed(n < 10485760 ? 2 : 0);
+  const percent = (part, whole) => (whole ? Math.floor((100 * part) / whole) : 0);
+
   const uploadForm = $("upload-form");
   if (uploadForm) {
     uploadForm.addEventListener("submit", async (e) => {
       e.preventDefault();
       const result = $("upload-result");
+      const meter = $("upload-meter");
       const progress = $("upload-progress");
+      const phase = $("upload-phase");
+      const button = $("upload-button");
       const form = new FormData(uploadForm);
       if (!form.get("id_column")) form.delete("id_column");
-      progress.hidden = false;
-      progress.removeAttribute("value"); // indeterminate while the server reads the stream
+      meter.hidden = false;
+      progress.max = 1;
+      progress.value = 0;
+      phase.textContent = "Sending the file…";
       result.replaceChildren();
+      button.disabled = true;
+      let d = null;
+      let failure = null;
       try {
-        const d = await call("datasets", { form });
+        await send("datasets", form, {
+          onSent: (loaded, total) => {
+            progress.max = total;
+            progress.value = loaded;
+            progress.setAttribute("aria-valuetext", `sent ${percent(loaded, total)}%`);
+            phase.textContent = loaded < total
+              ? `Sending the file: ${percent(loaded, total)}% (${megabytes(loaded)} of ${megabytes(total)} MB)`
+              : "Sent; checking the columns…";
+          },
+          onLine: (line) => {
+            if (line.done) d = line.done;
+            else if (line.error) failure = line.error;
+            else {
+              progress.max = line.size || 1;
+              progress.value = line.read;
+              progress.setAttribute("aria-valuetext", `read ${percent(line.read, line.size)}%`);
+              phase.textContent = `Reading rows: ${line.rows.toLocaleString()} read, ${percent(line.read, line.size)}% of the file`;
+            }
+          },
+        });
+        if (failure || !d) throw new Error(failure || "the server ended the answer early");
+        progress.value = progress.max;
+        phase.textContent = "Done.";
         const p = document.createElement("p");
         p.className = "ok-text";
         p.id = "upload-summary";
@@ -102,13 +213,16 @@
           }
           result.append(list);
         }
+        const table = $("datasets");
+        if (table) await refreshTable(table).catch(() => null);
       } catch (err) {
+        meter.hidden = true;
         const p = document.createElement("p");
         p.className = "error-text";
         p.textContent = `Not uploaded: ${err.message}`;
         result.append(p);
       } finally {
-        progress.hidden = true;
+        button.disabled = false;
       }
     });
   }
