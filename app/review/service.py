@@ -7,7 +7,7 @@ import secrets
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -53,8 +53,7 @@ def open_item(session: Session, principal: Principal, schema: LabelSchema, item:
     """Lease one chosen item (picked in the items browser, whatever its status) to the caller,
     so they can review or correct it; Conflict while another reviewer holds it. It comes with the
     model's decision (its candidates), or the current one if the model never labelled it."""
-    state = session.scalar(select(ItemState).where(ItemState.item_id == item.id,
-                                                   ItemState.schema_id == schema.id))
+    state = repository.state_of(session, item.id, schema.id)
     if state is None:
         raise NotFound(f"item {item.external_id!r} has no label under {schema.name!r}")
     now = utcnow()
@@ -65,7 +64,8 @@ def open_item(session: Session, principal: Principal, schema: LabelSchema, item:
     state.lease_token = secrets.token_hex(16)
     state.lease_expires_at = now + timedelta(seconds=lease_seconds)
     session.flush()
-    annotation = session.get(Annotation, state.model_annotation_id or state.annotation_id)
+    annotation = repository.get_annotation(session,
+                                           state.model_annotation_id or state.annotation_id)
     assert annotation is not None  # foreign keys
     return Leased(item, state, annotation)
 
