@@ -96,9 +96,14 @@ class Runtime:
         return cls(settings, embedder, judge, Engine(embedder, judge),
                    IndexStore(settings.index_dir, embedder))
 
-    def params(self, *, multi_label: bool = False, **overrides: object) -> ClassifyParams:
-        """Classification parameters: the request's overrides on top of the configured defaults."""
+    def params(self, *, multi_label: bool = False, schema_target: float | None = None,
+               **overrides: object) -> ClassifyParams:
+        """Classification parameters: the request's overrides on top of the schema's target
+        precision (`schema_target`, when its document sets one) on top of the configured
+        defaults."""
         defaults = self.settings.engine.model_dump(exclude={"prior_judge_questions"})
+        if schema_target is not None:
+            defaults["target_precision"] = schema_target
         chosen = {k: v for k, v in overrides.items() if v is not None}
         if "cutoff" in chosen and "target_precision" not in chosen:
             chosen["target_precision"] = None  # the caller's cutoff wins over the default target

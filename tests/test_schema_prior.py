@@ -104,3 +104,39 @@ def priors_schema_id(factory) -> int:  # type: ignore[no-untyped-def]
 
     with factory() as session:
         return session.scalars(select(LabelSchema.id)).one()
+
+
+def test_target_precision_is_stored_with_the_schema_and_shown_with_its_cutoff(client,
+                                                                               session_factory):
+    headers = bearer(new_key(session_factory, "acme", "admin"))
+    doc = {**small_schema(), "target_precision": 0.8}
+    assert client.post("/v1/schemas", json=doc, headers=headers).status_code == 201
+    wait_for(lambda: priors(session_factory), 120, what="the prior fitted after the push")
+    view = client.get("/v1/schemas/cards", headers=headers).json()
+    prior = Calibrator.from_json(priors(session_factory)[0].params)
+    assert view["target_precision"] == 0.8 and view["calibrator_version"] == 0
+    assert view["cutoff"] == prior.cutoff_for_precision(0.8)
+    assert view["cutoff"] < prior.cutoff_for_precision(0.95)  # a lower target: a lower cutoff
+    decision = classify(client, headers, "How do I link my card to the app?")
+    assert decision["target_precision"] == 0.8 and decision["cutoff"] == view["cutoff"]
+    asked = client.post("/v1/classify", json={"schema": "cards", "target_precision": 0.95,
+                                              "text": "How do I link my card to the app?"},
+                        headers=headers).json()  # a request's own target wins
+    assert asked["target_precision"] == 0.95
+    assert asked["cutoff"] == prior.cutoff_for_precision(0.95)
+    # Without the field the server's default applies, and the old content hash is kept.
+    plain = client.post("/v1/schemas", json=small_schema(), headers=headers).json()
+    assert plain["version"] == 2
+    assert client.get("/v1/schemas/cards", headers=headers).json()["target_precision"] == 0.95
+    from app.label_schemas.format import LabelSchemaDoc
+
+    assert plain["content_hash"] == LabelSchemaDoc.model_validate(small_schema()).content_hash()
+    assert '"target_precision"' not in LabelSchemaDoc.model_validate(
+        small_schema()).canonical_json()
+
+
+def test_a_target_precision_out_of_range_is_a_422_naming_it(client, session_factory):
+    headers = bearer(new_key(session_factory, "acme", "admin"))
+    r = client.post("/v1/schemas", json={**small_schema(), "target_precision": 1.5},
+                    headers=headers)
+    assert r.status_code == 422 and "target_precision" in r.text

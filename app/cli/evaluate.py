@@ -62,7 +62,8 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
              window: int, limit: int | None, seed: int, batch_size: int,
              judge_cache: Path | None = None, progress: bool = True,
              target_precision: float | None = 0.95, calibrate: bool = True,
-             out_of_scope: int = 0) -> dict[str, Any]:
+             out_of_scope: int = 0, reviews: Path | None = None,
+             reviews_per_label: int = 0) -> dict[str, Any]:
     from tqdm import tqdm
 
     from app.config import get_settings
@@ -142,6 +143,12 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
 
             calibrator = fit_prior(index, top_k, judge if method == "cascade" else None,
                                    target_precision or 0.95)
+        if reviews is not None and reviews_per_label:
+            calibrator = _apply_reviews(Engine(embedder, judge), index, params, calibrator,
+                                        reviews, text_col, label_col, reviews_per_label, seed)
+            report["reviews"] = {"file": reviews.name, "per_label": reviews_per_label,
+                                 "n": calibrator.n_reviews}
+        if calibrator is not None:
             report["calibrator"] = calibrator.to_json()
             report["calibrator"].pop("reference")
         setup_seconds = time.perf_counter() - built
@@ -187,6 +194,39 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
     report["metrics"] = metrics
     report["curve"] = _curve(golds, decisions, {x.name for x in labels})
     return report
+
+
+def _apply_reviews(engine: Engine, index: Any, params: ClassifyParams, prior: Any,
+                   reviews: Path, text_col: str, label_col: str, per_label: int,
+                   seed: int) -> Any:
+    """What the service does with reviewed items: `per_label` rows per schema label of the
+    `reviews` CSV (a fixed random sample) are classified first as the model would (with the
+    prior), then become exemplars of their labels in the index, and the calibrator is fitted
+    on those reviewed decisions (as `rac` refits it after 30 reviews). No learnt scorer."""
+    import random
+
+    from app.rac import calibration
+    from app.rac.calibration import features
+
+    rows = load_rows(reviews, text_col, label_col)
+    random.Random(seed).shuffle(rows)
+    taken: dict[str, list[str]] = {}
+    for text, gold in rows:
+        if gold in index.label_ids and len(taken.setdefault(gold, [])) < per_label:
+            taken[gold].append(text)
+    pairs = [(text, gold) for gold, texts in taken.items() for text in texts]
+    vectors = engine.embedder.embed([t for t, _ in pairs])
+    decided = engine.classify([t for t, _ in pairs], index, params, vectors=vectors,
+                              calibrator=prior)
+    x, y = [], []
+    for d, (_, gold) in zip(decided, pairs, strict=True):
+        found = features(d.trace, d.label) if d.label else None
+        if found is not None:
+            x.append(found)
+            y.append(d.label == gold)
+    index.add_exemplars([f"review-{i}" for i in range(len(pairs))], vectors,
+                        [gold for _, gold in pairs])
+    return calibration.fit(x, y, version=1)
 
 
 def _auto_accepted(golds: list[str], decisions: list[Decision], names: set[str]
@@ -281,19 +321,26 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
 @click.option("--out-of-scope", type=click.IntRange(0), default=0, show_default=True,
               help="drop this many labels from the schema (every len/N-th) so their rows "
                    "are out of scope, and report how they are handled")
+@click.option("--reviews", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="CSV of reviewed items (same columns), e.g. a train split")
+@click.option("--reviews-per-label", type=click.IntRange(0), default=0, show_default=True,
+              help="take this many --reviews rows per label as reviewed items: exemplars in "
+                   "the index and the calibrator fitted on them, as the service does")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str,
                  top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
                  window: int, limit: int | None, seed: int, batch_size: int, out: Path,
                  plot: Path | None, judge_cache: Path | None, target_precision: float,
-                 calibrate: bool, out_of_scope: int, quiet: bool) -> None:
+                 calibrate: bool, out_of_scope: int, reviews: Path | None,
+                 reviews_per_label: int, quiet: bool) -> None:
     """Evaluate a labelling method on a CSV with gold labels (see docs/results.md)."""
     report = run_eval(schema=schema, data=data, text_col=text_col, label_col=label_col,
                       method=method, top_k=top_k, accept_threshold=accept_threshold,
                       cutoff=cutoff, strategy=strategy, window=window, limit=limit, seed=seed,
                       batch_size=batch_size, judge_cache=judge_cache, progress=not quiet,
                       target_precision=target_precision, calibrate=calibrate,
-                      out_of_scope=out_of_scope)
+                      out_of_scope=out_of_scope, reviews=reviews,
+                      reviews_per_label=reviews_per_label)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     if plot is not None:

@@ -70,7 +70,9 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
         answer = calibration.cutoff_for(session, schema, target)
         if answer.choice.cutoff is not None:  # measured on reviews: fixed for the whole job
             cutoff, target = answer.choice.cutoff, None
-    params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
+    params = runtime.params(multi_label=version.multi_label,
+                            schema_target=version.content.get("target_precision"),
+                            top_k=body.top_k,
                             cutoff=cutoff, target_precision=target,
                             accept_threshold=body.accept_threshold, strategy=body.strategy)
     selection = body.model_dump(include={"dataset", "items", "include_reviewed"},

@@ -20,6 +20,15 @@ class SchemaVersionOut(BaseModel):
     label_count: int
     created_at: datetime
     labels: list[dict[str, Any]] | None = None
+    target_precision: float | None = None
+    """The precision wanted of labels accepted without review: the document's, else the
+    server's default (shown with one version)."""
+    cutoff: float | None = None
+    """The confidence cutoff the target implies under the schema's current calibrator (the
+    prior from its examples before 30 reviews); null while the prior is still being fitted
+    after a push, or when no cutoff reaches the target."""
+    calibrator_version: int | None = None
+    """0: the prior fitted on the schema's examples; 1 and up: fitted on reviews."""
 
     @classmethod
     def of(cls, schema: LabelSchema, version: SchemaVersion, *,

@@ -76,6 +76,12 @@ class LabelSchemaDoc(BaseModel):
         "accepts is kept, instead of stopping at the first.",
     )
     labels: list[LabelDoc] = Field(min_length=1, max_length=MAX_LABELS)
+    target_precision: float | None = Field(
+        default=None, ge=0.5, le=0.999,
+        description="Precision wanted of the labels accepted without review (default: the "
+        "server's, 0.95). The calibrator turns it into the confidence cutoff; a request or job "
+        "that gives `target_precision` or `cutoff` overrides it.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -92,8 +98,10 @@ class LabelSchemaDoc(BaseModel):
         return labels
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
-                          separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("target_precision") is None:  # documents without it keep their old hash
+            data.pop("target_precision", None)
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()

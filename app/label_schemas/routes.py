@@ -3,13 +3,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
+from sqlalchemy.orm import Session
 
 from app.body import RawBody
-from app.deps import Admin, SessionDep, Viewer
+from app.deps import Admin, RuntimeDep, SessionDep, Viewer
 from app.label_schemas import repository, service
 from app.label_schemas.api import SchemaListOut, SchemaPushOut, SchemaVersionOut
 from app.label_schemas.format import parse_document, validate_schema_document
+from app.label_schemas.models import LabelSchema, SchemaVersion
+from app.labelling import service as labelling
 from app.labelling.prior_fitter import wake_prior_fitter
+from app.runtime import Runtime
 from app.validation import VersionInPath
 
 router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
@@ -60,16 +64,28 @@ def list_schemas(principal: Viewer, session: SessionDep) -> SchemaListOut:
 
 
 @router.get("/{name}", response_model=SchemaVersionOut)
-def get_latest(name: str, principal: Viewer, session: SessionDep) -> SchemaVersionOut:
-    """The latest version of a label schema, with its labels."""
+def get_latest(name: str, principal: Viewer, session: SessionDep,
+               runtime: RuntimeDep) -> SchemaVersionOut:
+    """The latest version of a label schema, with its labels, its target precision and the
+    cutoff that target implies now."""
     schema = repository.get_schema(session, principal.project_id, name)
-    return SchemaVersionOut.of(schema, repository.get_version(session, schema), with_labels=True)
+    return _with_cutoff(session, runtime, schema, repository.get_version(session, schema))
 
 
 @router.get("/{name}/versions/{version}", response_model=SchemaVersionOut)
 def get_version(name: str, version: VersionInPath, principal: Viewer,
-                session: SessionDep) -> SchemaVersionOut:
-    """One version of a label schema (versions are immutable)."""
+                session: SessionDep, runtime: RuntimeDep) -> SchemaVersionOut:
+    """One version of a label schema (versions are immutable), with its target precision and
+    the cutoff that target implies now."""
     schema = repository.get_schema(session, principal.project_id, name)
-    return SchemaVersionOut.of(schema, repository.get_version(session, schema, version),
-                               with_labels=True)
+    return _with_cutoff(session, runtime, schema,
+                        repository.get_version(session, schema, version))
+
+
+def _with_cutoff(session: Session, runtime: Runtime, schema: LabelSchema,
+                 version: SchemaVersion) -> SchemaVersionOut:
+    out = SchemaVersionOut.of(schema, version, with_labels=True)
+    target, cutoff, calibrator_version = labelling.target_and_cutoff(session, runtime, schema,
+                                                                     version)
+    return out.model_copy(update={"target_precision": target, "cutoff": cutoff,
+                                  "calibrator_version": calibrator_version})

@@ -153,7 +153,8 @@ def predict(session: Session, runtime: Runtime, principal: Principal, schema_nam
         return []
     items = _store_items(session, principal.project_id, posted)
     mv = model_version(session, runtime, connected, strategy)
-    params = runtime.params(multi_label=version.multi_label, strategy=strategy)
+    params = runtime.params(multi_label=version.multi_label, strategy=strategy,
+                            schema_target=version.content.get("target_precision"))
     decisions = labelling.classify(session, runtime, connected.schema, version,
                                    [p.text for p in posted], params)
     kept = [(item, d) for item, d in zip(items, decisions, strict=True) if item is not None]

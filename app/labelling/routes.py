@@ -21,7 +21,9 @@ def classify(body: ClassifyIn, principal: Editor, session: SessionDep,
     item = items.get_item(session, principal.project_id, body.item_id) if body.item_id else None
     text = item.text if item is not None else body.text
     assert text is not None
-    params = runtime.params(multi_label=version.multi_label, top_k=body.top_k,
+    params = runtime.params(multi_label=version.multi_label,
+                            schema_target=version.content.get("target_precision"),
+                            top_k=body.top_k,
                             cutoff=body.cutoff, target_precision=body.target_precision,
                             accept_threshold=body.accept_threshold,
                             strategy=body.strategy)

@@ -79,6 +79,23 @@ def prior_for(session: Session, runtime: Runtime, schema: LabelSchema, version: 
     return found
 
 
+def target_and_cutoff(session: Session, runtime: Runtime, schema: LabelSchema,
+                      version: SchemaVersion) -> tuple[float | None, float | None, int | None]:
+    """(target precision, the cutoff it implies, calibrator version) for the schema version
+    with the default parameters: the reviewed calibrator, else the stored prior (None while
+    it is still being fitted)."""
+    engine = runtime.settings.engine
+    target = version.content.get("target_precision") or engine.target_precision
+    calibrator: Calibrator | None = calibration.current(session, schema.id)
+    if calibrator is None or calibrator.is_identity:
+        calibrator = priors.stored(session, schema.id, version.content_hash,
+                                   priors.judge_key(prior_judge(session, runtime, schema.id)),
+                                   engine.top_k)
+    if calibrator is None or target is None:
+        return target, None, None
+    return target, calibrator.cutoff_for_precision(target), calibrator.version
+
+
 def prior_judge(session: Session, runtime: Runtime, schema_id: int) -> Judge | None:
     """The judge the schema's prior is fitted with: the one the default strategy asks (the
     cascade asks the schema's judge where it carries information; other strategies' confidence

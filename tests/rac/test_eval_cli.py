@@ -133,3 +133,15 @@ def test_judge_cache_reuses_answers_and_asks_only_new_questions(tmp_path):
     inner.prompt_version = "other"
     fresh = CachingJudge(inner, path)  # a new prompt version never reuses old answers
     assert fresh.p_yes([Question("x", a)]) == [0.1] and fresh.hits == 0
+
+
+def test_reviewed_items_become_exemplars_and_fit_the_calibrator(files, tmp_path):
+    """--reviews-per-label: rows of a reviews CSV join the index as exemplars and the
+    calibrator is fitted on the model's decisions about them, as the service does. Here the
+    same CSV is the reviews (10 in-scope rows, 3 per label): each test row is then (nearly) its
+    own exemplar, so retrieval gets every in-scope row right."""
+    report = run(files, tmp_path, "--method", "retrieval", "--reviews", str(files[1]),
+                 "--reviews-per-label", "3")
+    assert report["reviews"] == {"file": "tiny.csv", "per_label": 3, "n": 9}
+    assert report["calibrator"]["version"] == 1 and report["calibrator"]["n_reviews"] == 9
+    assert report["metrics"]["accuracy"] == 0.9  # 9 in scope right; the banking row gets one
