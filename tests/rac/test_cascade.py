@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from app.cli.files import load_schema
+from app.config import EmbedderSettings
 from app.rac.calibration import Calibrator
 from app.rac.decision import ClassifyParams
-from app.rac.embedder import SentenceTransformerEmbedder
 from app.rac.engine import Engine
 from app.rac.index import LabelIndex
 from app.rac.judge import Judge
 from app.rac.prior import fit_prior, schema_decisions
 from app.rac.prompts import Question
+from app.runtime import make_embedder
 
 SCHEMA = Path(__file__).parents[2] / "schemas" / "banking77.yaml"
 ITEMS = [  # (text, gold label): real-sounding messages, none of them a schema example
@@ -123,7 +124,7 @@ class CoinJudge(Judge):
 def world():  # type: ignore[no-untyped-def]
     _, _, labels, _ = load_schema(SCHEMA)
     labels = labels[:25]  # 50 examples: enough for a prior, quick to embed
-    embedder = SentenceTransformerEmbedder(None)
+    embedder = make_embedder(EmbedderSettings())  # the process's copy: loaded once per run
     index = LabelIndex.build(labels, embedder)
     gold = {ex.strip(): label.name for label in labels for ex in label.examples}
     gold.update(dict(ITEMS))
