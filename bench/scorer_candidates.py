@@ -46,7 +46,7 @@ class TunedEmbedder(Embedder):
 
     def __init__(self, model, model_id: str) -> None:  # type: ignore[no-untyped-def]
         self.model, self.model_id = model, model_id
-        self.dim = int(model.get_sentence_embedding_dimension())
+        self.dim = int(model.get_embedding_dimension())
 
     def embed(self, texts):  # type: ignore[no-untyped-def]
         import torch
