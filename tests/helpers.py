@@ -162,3 +162,27 @@ def live_server(app: Any, start_timeout: float = 120) -> Iterator[str]:
         sock.close()
         if thread.is_alive():
             raise AssertionError("the live server did not stop within 30 s")
+
+
+def build_wheel(out: Path) -> Path:
+    """The package as users get it: a wheel built from the checkout (no build isolation: the
+    test's environment has setuptools, and nothing is downloaded)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(REPO)], check=True, timeout=300,
+                   capture_output=True)
+    return next(out.glob("rac_labeller-*.whl"))
+
+
+def install_wheel(wheel: Path, target: Path) -> Path:
+    """Install `wheel` (non-editable, without dependencies: the test's environment has them)
+    into the folder `target`, outside the checkout; put it first on PYTHONPATH to use it.
+    Its `rac` command is `target/bin/rac`."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), str(wheel)], check=True, timeout=300, capture_output=True)
+    return target

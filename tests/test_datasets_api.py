@@ -62,6 +62,22 @@ def test_csv_with_an_id_column_and_metadata(client, editor):
     assert got == {k: v for k, v in body.items() if k != "created"}
 
 
+@pytest.mark.parametrize(("filename", "content"), [
+    ("t.csv", csv_bytes("id,text,channel", "a-1,My card has not arrived,app")),
+    ("t.jsonl", b'{"id": "a-1", "text": "My card has not arrived", "channel": "app"}\n'),
+    ("t.parquet", parquet_bytes(pa.table({"text": ["My card has not arrived"],
+                                          "id": ["a-1"], "channel": ["app"]}))),
+])
+def test_a_column_named_id_holds_the_ids_without_being_named(client, editor, filename,
+                                                             content):
+    r = upload(client, editor, filename, content)
+    assert r.status_code == 201, r.text
+    assert r.json()["id_column"] == "id"
+    item = client.get("/v1/items/a-1", headers=editor)
+    assert item.status_code == 200, item.text
+    assert item.json()["metadata"] == {"channel": "app"}
+
+
 def test_jsonl_without_an_id_column_is_idempotent_on_reupload(client, editor):
     lines = [{"text": "first message", "meta": {"lang": "en", "tags": ["a", "b"]}, "n": 1},
              {"text": "second message", "n": 2.5},

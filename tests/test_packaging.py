@@ -7,24 +7,16 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, build_wheel, install_wheel
 
 pytestmark = pytest.mark.slow
 
 
-def _build_wheel(out: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(REPO)], check=True, timeout=300,
-                   capture_output=True)
-    return next(out.glob("rac_labeller-*.whl"))
-
-
 def test_an_installed_wheel_migrates_from_any_directory(tmp_path):
-    wheel = _build_wheel(tmp_path / "dist")
+    wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
     migrations = [n for n in names if n.startswith("app/migrations/versions/")]
     assert len(migrations) == len(list((REPO / "migrations" / "versions").glob("*.py")))
@@ -39,9 +31,7 @@ def test_an_installed_wheel_migrates_from_any_directory(tmp_path):
 
     # Installed (without dependencies: the test's environment has them) into a folder that is
     # not the checkout, and run from a third folder.
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True, timeout=300, capture_output=True)
+    target = install_wheel(wheel, tmp_path / "site")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "RAC_DATA_DIR": str(elsewhere / "data")}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.context import fmt, schema_of, session_factory
+from app.cli.context import fmt, init_option, schema_of, session_factory
 
 
 @click.group()
@@ -20,13 +20,15 @@ def keys() -> None:
 @click.option("--project", required=True, help="project name (created if new)")
 @click.option("--role", required=True, type=click.Choice(["admin", "editor", "reviewer", "viewer"]))
 @click.option("--name", default=None, help="a name to recognise the key by")
-def keys_create(project: str, role: str, name: str | None) -> None:
-    """Create an API key; the key is printed once, as the last line."""
+@init_option
+def keys_create(project: str, role: str, name: str | None, init: bool) -> None:
+    """Create an API key in the server's database (RAC_DATA_DIR or RAC_DATABASE_URL, as the
+    server reads them); the key is printed once, as the last line."""
     from app.auth.models import Role
     from app.auth.service import create_key
     from app.db import session_scope
 
-    with session_scope(session_factory()) as session:
+    with session_scope(session_factory(init)) as session:
         stored, key = create_key(session, project, Role(role), name)
         click.echo(f"created {stored.role.value} key {stored.prefix!r} for project {project!r}; "
                    "it is shown only now:", err=True)
@@ -35,14 +37,18 @@ def keys_create(project: str, role: str, name: str | None) -> None:
 
 @click.group()
 def schemas() -> None:
-    """Label schemas."""
+    """Label schemas: push, calibrate and cutoff work on the server's database (a schema FILE
+    is local, a schema NAME is the one stored there); list asks a running server (RAC_URL)."""
 
 
 @schemas.command("push")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--project", required=True, help="project name (created if new)")
-def schemas_push(file: Path, project: str) -> None:
-    """Validate FILE (YAML or JSON) and store it as the schema's next version."""
+@init_option
+def schemas_push(file: Path, project: str, init: bool) -> None:
+    """Validate the local FILE (YAML or JSON) and store it as the schema's next version, in the
+    server's database (RAC_DATA_DIR or RAC_DATABASE_URL). Through a running server instead:
+    POST /v1/schemas."""
     from app.auth.service import get_or_create_project
     from app.db import session_scope
     from app.label_schemas.format import parse_document, validate_schema_document
@@ -50,7 +56,7 @@ def schemas_push(file: Path, project: str) -> None:
 
     media = "application/json" if file.suffix.lower() == ".json" else "application/yaml"
     doc = validate_schema_document(parse_document(file.read_bytes(), media))
-    with session_scope(session_factory()) as session:
+    with session_scope(session_factory(init)) as session:
         proj = get_or_create_project(session, project)
         result = push_schema(session, proj.id, doc)
         state = "stored as new" if result.created else "unchanged, still"

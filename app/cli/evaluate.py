@@ -280,12 +280,14 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
 @click.command("eval")
 @click.option("--schema", "schema", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="label schema (YAML or JSON)")
+              help="label schema FILE (YAML or JSON; local, no server)")
 @click.option("--data", "data", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with a text column and a gold label column")
-@click.option("--text-col", default="text", show_default=True)
-@click.option("--label-col", default="category", show_default=True)
+@click.option("--text-column", "--text-col", "text_col", default="text", show_default=True,
+              help="the column holding the text")
+@click.option("--label-column", "--label-col", "label_col", default="label",
+              show_default=True, help="the column holding the gold label (Banking77: category)")
 @click.option("--method", type=click.Choice(METHODS), default="cascade", show_default=True,
               help="cascade: the service default (retrieval, the judge only where it can "
                    "change the outcome); rac: retrieve then judge every item (--strategy); "

@@ -19,13 +19,16 @@ def judge() -> None:
 
 @judge.command("train")
 @click.option("--project", required=True)
-@click.option("--schema", "schema_name", required=True, help="label schema name")
+@click.option("--schema", "schema_name", required=True,
+              help="label schema NAME (as stored in the server's database)")
 @click.option("--from-reviews", is_flag=True,
               help="train on the schema's reviewed items (plus its own examples)")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="a CSV of labelled texts to train on (plus the examples)")
-@click.option("--text-col", default="text", show_default=True)
-@click.option("--label-col", default="label", show_default=True)
+@click.option("--text-column", "--text-col", "text_col", default="text", show_default=True,
+              help="the column of --data holding the text")
+@click.option("--label-column", "--label-col", "label_col", default="label",
+              show_default=True, help="the column of --data holding the label")
 @click.option("--examples-per-label", type=click.IntRange(1), default=None,
               help="at most this many reviewed items / rows per label [default: all]")
 @click.option("--epochs", type=click.IntRange(1, 20), default=2, show_default=True)

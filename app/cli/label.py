@@ -51,6 +51,7 @@ class LabelRun:
 def _items(file: IO[bytes], fmt: str, text_column: str, id_column: str | None,
            run: LabelRun) -> Iterator[ItemIn]:
     table = open_table(file, fmt)
+    id_column = table.id_column(id_column, text_column)
     table.require_columns(text_column, id_column)
     for record in table.records:
         try:
@@ -145,12 +146,12 @@ def _output(item: ItemIn, decision: Any, schema_name: str) -> dict[str, Any]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--schema", "schema", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="label schema (YAML or JSON)")
+              help="label schema FILE (YAML or JSON; local, no server)")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="write one JSON object per item here (JSONL)")
 @click.option("--text-column", default="text", show_default=True)
-@click.option("--id-column", default=None, help="column of item ids [default: derived from "
-              "the text, as an upload does]")
+@click.option("--id-column", default=None, help="column of item ids [default: a column "
+              "named `id` if the file has one, else derived from the text, as an upload does]")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="file format [default: from the extension]")
 @click.option("--top-k", type=click.IntRange(1, 100), default=None,

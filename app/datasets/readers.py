@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ def detect_format(filename: str | None, declared: str | None) -> str:
                        ".jsonl or .parquet, or send a format field (csv, jsonl, parquet)")
 
 
+DEFAULT_ID_COLUMN = "id"
+
+
 class Table:
     """An open file: its columns (if the format declares them) and its records, read once."""
 
@@ -63,6 +67,19 @@ class Table:
         self.columns = columns
         """Column names from the header or schema; None for JSONL (each line has its own)."""
         self.records = records
+
+    def id_column(self, given: str | None, text_column: str) -> str | None:
+        """The column of item ids: the one given, else a column named `id` when the file has
+        one (JSONL: when its first record has one), else None (ids derived from the text)."""
+        if given is not None or text_column == DEFAULT_ID_COLUMN:
+            return given
+        if self.columns is not None:
+            return DEFAULT_ID_COLUMN if DEFAULT_ID_COLUMN in self.columns else None
+        first = next(self.records, None)
+        if first is None:
+            return None
+        self.records = itertools.chain([first], self.records)
+        return DEFAULT_ID_COLUMN if first.values and DEFAULT_ID_COLUMN in first.values else None
 
     def require_columns(self, *names: str | None) -> None:
         if self.columns is None:

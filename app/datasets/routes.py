@@ -20,8 +20,9 @@ _UPLOAD_BODY = {
             "file": {"type": "string", "format": "binary",
                      "description": "CSV (with a header), JSONL or Parquet; up to 2 GiB."},
             "text_column": {"type": "string", "description": "Column holding the text."},
-            "id_column": {"type": "string", "description": "Column holding your item ids; "
-                          "without it ids are derived from the text."},
+            "id_column": {"type": "string", "description": "Column holding your item ids. "
+                          "Default: a column named `id` if the file has one, else ids derived "
+                          "from the text."},
             "format": {"type": "string", "enum": ["csv", "jsonl", "parquet"],
                        "description": "Default: from the filename's extension."},
         },

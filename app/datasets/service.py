@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import IO, Any
 
@@ -82,6 +82,7 @@ def upload_dataset(session: Session, project_id: int, source: DatasetFile,
         raise InvalidInput("id_column and text_column must name different columns")
     fmt = readers.detect_format(source.filename, source.format)
     table = readers.open_table(source.file, fmt)
+    source = replace(source, id_column=table.id_column(source.id_column, source.text_column))
     table.require_columns(source.text_column, source.id_column)
     dataset = Dataset(project_id=project_id, external_id=new_dataset_id(),
                       filename=source.filename[:300], format=fmt,
