@@ -43,6 +43,7 @@ def free_port() -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repo", required=True, help="what to clone (URL or path)")
+    ap.add_argument("--branch", default=None, help="branch to clone (default: the remote's)")
     ap.add_argument("--workdir", required=True, type=Path, help="emptied, then cloned into")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--rows", type=int, default=298,
@@ -64,7 +65,8 @@ def main() -> None:
         return now
 
     checkout = args.workdir / "rac"
-    subprocess.run(["git", "clone", "-q", args.repo, str(checkout)], check=True)
+    branch = ["-b", args.branch] if args.branch else []
+    subprocess.run(["git", "clone", "-q", *branch, args.repo, str(checkout)], check=True)
     t = mark("git clone", start)
 
     port = free_port()
