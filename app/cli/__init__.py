@@ -30,9 +30,10 @@ def _version() -> str:
 def main() -> None:
     """RAC Labeller: label text with open-source LLMs (Retrieval Augmented Classification).
 
-    Server commands (serve, worker, db, keys, schemas push/calibrate/cutoff, judge, models) work on the
-    server's database (RAC_DATABASE_URL or RAC_DATA_DIR). Client commands (datasets, jobs,
-    export, schemas list) use a running server: RAC_URL and RAC_API_KEY (or --url, --api-key).
+    Server commands (serve, worker, db, keys, schemas push/calibrate/cutoff, judge, models)
+    work on the server's database and data dir (RAC_DATABASE_URL, RAC_DATA_DIR). Client
+    commands (datasets, jobs, export, schemas list) use a running server: RAC_URL and
+    RAC_API_KEY (or --url, --api-key).
     `label` and `eval` work on local files with no server.
     """
 
