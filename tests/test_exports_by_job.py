@@ -41,7 +41,7 @@ def run_job(client, headers, **params) -> str:  # type: ignore[no-untyped-def]
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     done = wait_for(lambda: (lambda b: b if b["state"] in {"succeeded", "failed"} else None)(
-        client.get(f"/v1/jobs/{job_id}", headers=headers).json()), 120, what="the job")
+        client.get(f"/v1/jobs/{job_id}", headers=headers).json()), 300, what="the job")
     assert done["state"] == "succeeded", done
     return job_id
 
