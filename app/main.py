@@ -103,15 +103,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = Runtime.from_settings(settings)
         observe_judge(app.state.runtime.judge)
         runner, sweeper = _start_job_workers(app, settings)
-        app.state.scorer_refitter = ScorerRefitter(app.state.session_factory, app.state.runtime)
-        app.state.scorer_refitter.start()
-        app.state.prior_fitter = PriorFitter(app.state.session_factory, app.state.runtime)
-        app.state.prior_fitter.start()
+        # Each lifespan stops the threads it started, not whatever app.state holds by then: a
+        # lifespan entered again on the same app (schemathesis' ASGI calls in test_fuzz_api.py)
+        # replaced app.state's refitter, and the first one kept running after the test's
+        # database was dropped ("relation exemplars does not exist" after pytest's summary).
+        refitter = app.state.scorer_refitter = ScorerRefitter(app.state.session_factory,
+                                                              app.state.runtime)
+        refitter.start()
+        prior_fitter = app.state.prior_fitter = PriorFitter(app.state.session_factory,
+                                                            app.state.runtime)
+        prior_fitter.start()
         try:
             yield
         finally:
-            app.state.scorer_refitter.stop()
-            app.state.prior_fitter.stop()
+            refitter.stop()
+            prior_fitter.stop()
             if runner is not None:
                 runner.stop()
             if sweeper is not None:
