@@ -261,6 +261,17 @@ def test_a_deeply_nested_jsonl_line_is_a_bad_row(client, editor, depth):
     assert sorted(i["text"] for i in items) == ["after", "before"]
 
 
+def test_a_jsonl_number_beyond_pythons_digit_limit_is_a_bad_row(client, editor):
+    content = b"\n".join([b'{"text": "before"}', b'{"text": "huge", "n": ' + b"9" * 5000 + b"}",
+                          b'{"text": "after"}']) + b"\n"
+    r = upload(client, editor, "huge.jsonl", content)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["rows"], body["items"], body["bad_rows"]) == (3, 2, 1)
+    assert body["errors"][0]["row"] == 2
+    assert body["errors"][0]["reason"].startswith("malformed JSON")
+
+
 def test_conflicts_across_batches_of_one_file(client, editor, monkeypatch):
     monkeypatch.setattr(datasets_service, "BATCH_ROWS", 2)
     content = csv_bytes("id,text", "a,one", "b,two", "c,three", "a,one", "a,ONE", "d,four")

@@ -141,3 +141,12 @@ def test_example_schemas_validate():
     for path in SCHEMAS_DIR.glob("*.yaml"):
         doc = validate_schema_document(parse_document(path.read_bytes(), "application/yaml"))
         assert doc.labels, path
+
+
+def test_a_schema_with_a_number_beyond_pythons_digit_limit_is_a_400(client, session_factory):
+    admin = bearer(new_key(session_factory, "acme", "admin"))
+    for media, body in (("application/json", b'{"name": "x", "n": ' + b"9" * 5000 + b"}"),
+                        ("application/yaml", b"name: x\nn: " + b"9" * 5000 + b"\n")):
+        r = client.post("/v1/schemas", content=body, headers={**admin, "Content-Type": media})
+        assert r.status_code in (400, 422), r.text
+        assert r.json()["error"] in ("BadRequest", "ValidationError"), r.text

@@ -128,7 +128,8 @@ def parse_document(body: bytes, content_type: str | None) -> Any:
         if media in JSON_TYPES:
             return json.loads(text)
         return yaml.load(text, Loader=_YAML_LOADER)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    # ValueError: JSON's errors, and a number of more than 4,300 digits (Python's int limit)
+    except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if media in JSON_TYPES else "YAML"
         raise BadRequest(f"the body is not valid {kind}: {exc}") from None
     except RecursionError:
