@@ -1,7 +1,8 @@
 """The AUC of a judge's answers kept in a judge cache file (`rac eval --judge-cache`,
 bench/judge_cascade.py): for every cached question whose text has a known gold label (a schema
 example, or a row of the given labelled CSVs), is P(yes) higher when the asked label is the
-gold one? Grouped by where the text comes from, per model and prompt version.
+gold one? Grouped by where the text comes from (and whether the question showed the text itself
+among the label's examples), per model and prompt version.
 
 Used when a run could not finish (a slow judge on a shared machine): the questions it did answer
 still measure the judge.
@@ -42,10 +43,13 @@ def main() -> None:
             gold.setdefault(text.strip(), (category, path.name))
     groups: dict[tuple[str, str, str], list[tuple[float, bool]]] = defaultdict(list)
     for key, p in json.loads(args.cache.read_text()).items():
-        model, prompt, text, label = json.loads(key)[:4]
+        model, prompt, text, label, _, shown = json.loads(key)
         found = gold.get(text.strip())
         if found is not None:
-            groups[(model, prompt, found[1])].append((p, label == found[0]))
+            source = found[1]
+            if text.strip() in {e.strip() for e in shown}:  # the answer was in the prompt
+                source += " (the text among the label's examples shown)"
+            groups[(model, prompt, source)].append((p, label == found[0]))
     report = {"cache": args.cache.name, "groups": []}
     for (model, prompt, source), answers in sorted(groups.items()):
         pos = [p for p, right in answers if right]

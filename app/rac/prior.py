@@ -117,8 +117,9 @@ def fit_prior(index: LabelIndex, top_k: int, judge: Judge | None = None,
 def without_example(label: LabelInfo, text: str) -> LabelInfo:
     """The label as the judge sees it when asked about one of its own examples: without that
     example. The prompt shows a label's first examples, so the judge would otherwise read the
-    answer in the question (Qwen2.5-Coder-0.5B: AUC 0.93 on schema examples asked with
-    themselves in the prompt, 0.45 on test items; bench/results/judge_cache_auc_qwen05b.json)."""
+    answer in the question: Qwen2.5-Coder-0.5B's AUC on the prior's 60 questions was 0.93 with
+    the examples shown (46 of them), 0.77 with them left out, and 0.45 on 21 test items
+    (docs/results.md; bench/results/judge_cache_auc_qwen05b.json)."""
     kept = tuple(e for e in label.examples if e.strip() != text.strip())
     return label if len(kept) == len(label.examples) else replace(label, examples=kept)
 
