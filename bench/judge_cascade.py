@@ -2,7 +2,7 @@
 sample: accuracy, coverage at precision 0.95, auto-accepted share, judge calls per item, seconds
 per question, the judge's AUC and whether the schema prior gives the judge any weight.
 
-Each split is one `rac eval --method cascade` run (`app/cli/evaluate.run_eval`: the service's
+Each split is one `rac eval --strategy cascade` run (`app/cli/evaluate.run_eval`: the service's
 own engine, prior and judge, chosen by the usual settings, e.g. `RAC_LLM__MODEL=...` or
 `RAC_LLM__MODEL_PATH=...`). When the prior gives the judge no weight, the cascade asks it
 nothing on the items, so its AUC is then measured by a probe: the judge is asked about the top

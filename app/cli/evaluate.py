@@ -31,6 +31,18 @@ from app.rac.judges.caching import CachingJudge, unwrapped
 from app.rac.prompts import LabelInfo
 
 METHODS = ("cascade", "rac", "retrieval", "all-in-prompt")
+# `rac eval --strategy` speaks the vocabulary of `rac label`, jobs and the API (one word for how an
+# item is labelled), plus the all-in-prompt baseline; it maps onto run_eval's method + RAC variant.
+EVAL_STRATEGIES = {"cascade": ("cascade", "sequential"), "sequential": ("rac", "sequential"),
+                   "window": ("rac", "window"), "retrieval": ("retrieval", "sequential"),
+                   "all-in-prompt": ("all-in-prompt", "sequential")}
+
+
+def strategy_from_method(method: str, rac_variant: str | None) -> str:
+    """The old `--method` spelling (still accepted, hidden) -> the `--strategy` it means."""
+    if method == "rac":
+        return rac_variant if rac_variant in ("sequential", "window") else "sequential"
+    return method
 
 
 def held_out_labels(labels: list[LabelInfo], n: int) -> list[str]:
@@ -288,18 +300,20 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
               help="the column holding the text")
 @click.option("--label-column", "--label-col", "label_col", default="label",
               show_default=True, help="the column holding the gold label (Banking77: category)")
-@click.option("--method", type=click.Choice(METHODS), default="cascade", show_default=True,
-              help="cascade: the service default (retrieval, the judge only where it can "
-                   "change the outcome); rac: retrieve then judge every item (--strategy); "
-                   "retrieval: top retrieved label, no LLM; all-in-prompt: every label in one "
-                   "prompt (the naive baseline)")
+@click.option("--strategy", type=click.Choice(list(EVAL_STRATEGIES)), default=None,
+              help="as in `rac label` and the API: cascade (the service default: retrieval, "
+                   "the judge only where it can change the outcome), sequential or window "
+                   "(RAC: the judge asked about every item), retrieval (top retrieved label, no "
+                   "LLM); plus all-in-prompt (every label in one prompt, the naive baseline) "
+                   "[default: cascade]")
+@click.option("--method", type=click.Choice(METHODS), default=None, hidden=True,
+              help="the old spelling: cascade, rac (with --strategy sequential|window), "
+                   "retrieval, all-in-prompt")
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--accept-threshold", type=click.FloatRange(0, 1), default=None,
               help="P(yes) to accept a candidate [default: the engine setting]")
 @click.option("--cutoff", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="confidence at or above which a label needs no review")
-@click.option("--strategy", type=click.Choice(["sequential", "window"]), default="sequential",
-              show_default=True)
 @click.option("--window", default=3, show_default=True, type=click.IntRange(1, 100))
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="evaluate a fixed random sample of this many rows")
@@ -329,16 +343,20 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
               help="take this many --reviews rows per label as reviewed items: exemplars in "
                    "the index and the calibrator fitted on them, as the service does")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str,
-                 top_k: int, accept_threshold: float | None, cutoff: float, strategy: str,
+def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str | None,
+                 top_k: int, accept_threshold: float | None, cutoff: float, strategy: str | None,
                  window: int, limit: int | None, seed: int, batch_size: int, out: Path,
                  plot: Path | None, judge_cache: Path | None, target_precision: float,
                  calibrate: bool, out_of_scope: int, reviews: Path | None,
                  reviews_per_label: int, quiet: bool) -> None:
-    """Evaluate a labelling method on a CSV with gold labels (see docs/results.md)."""
+    """Evaluate a labelling strategy on a CSV with gold labels (see docs/results.md)."""
+    if method is not None:
+        strategy = strategy_from_method(method, strategy)
+    method, rac_variant = EVAL_STRATEGIES[strategy or "cascade"]
     report = run_eval(schema=schema, data=data, text_col=text_col, label_col=label_col,
                       method=method, top_k=top_k, accept_threshold=accept_threshold,
-                      cutoff=cutoff, strategy=strategy, window=window, limit=limit, seed=seed,
+                      cutoff=cutoff, strategy=rac_variant, window=window, limit=limit,
+                      seed=seed,
                       batch_size=batch_size, judge_cache=judge_cache, progress=not quiet,
                       target_precision=target_precision, calibrate=calibrate,
                       out_of_scope=out_of_scope, reviews=reviews,

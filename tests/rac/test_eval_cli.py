@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
+from app.cli.evaluate import strategy_from_method
 from app.rac.prompts import PROMPT_VERSION
 
 SCHEMA = """\
@@ -64,7 +65,7 @@ def run(files: tuple[Path, Path], tmp_path: Path, *args: str) -> dict:
 
 def test_retrieval_report_is_complete_and_sane(files, tmp_path):
     plot = tmp_path / "curve.png"
-    report = run(files, tmp_path, "--method", "retrieval", "--top-k", "3", "--plot", str(plot))
+    report = run(files, tmp_path, "--strategy", "retrieval", "--top-k", "3", "--plot", str(plot))
     m = report["metrics"]
     assert m["n"] == len(ROWS)
     assert m["out_of_scope_rows"] == 1
@@ -87,8 +88,8 @@ def test_retrieval_report_is_complete_and_sane(files, tmp_path):
 
 
 def test_limit_takes_the_same_sample_for_the_same_seed(files, tmp_path):
-    a = run(files, tmp_path, "--method", "retrieval", "--limit", "4", "--seed", "7")
-    b = run(files, tmp_path, "--method", "retrieval", "--limit", "4", "--seed", "7")
+    a = run(files, tmp_path, "--strategy", "retrieval", "--limit", "4", "--seed", "7")
+    b = run(files, tmp_path, "--strategy", "retrieval", "--limit", "4", "--seed", "7")
     assert a["metrics"]["n"] == 4 and a["sample"] == {"limit": 4, "seed": 7, "n": 4}
     assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
     assert a["curve"] == b["curve"]
@@ -103,7 +104,7 @@ def test_missing_column_is_a_clear_error(files, tmp_path):
 
 @pytest.mark.slow
 def test_rac_with_the_bundled_judge(files, tmp_path):
-    report = run(files, tmp_path, "--method", "rac", "--limit", "5", "--top-k", "2",
+    report = run(files, tmp_path, "--strategy", "sequential", "--limit", "5", "--top-k", "2",
                  "--accept-threshold", "0.5")
     m = report["metrics"]
     assert m["n"] == 5
@@ -140,8 +141,18 @@ def test_reviewed_items_become_exemplars_and_fit_the_calibrator(files, tmp_path)
     calibrator is fitted on the model's decisions about them, as the service does. Here the
     same CSV is the reviews (10 in-scope rows, 3 per label): each test row is then (nearly) its
     own exemplar, so retrieval gets every in-scope row right."""
-    report = run(files, tmp_path, "--method", "retrieval", "--reviews", str(files[1]),
+    report = run(files, tmp_path, "--strategy", "retrieval", "--reviews", str(files[1]),
                  "--reviews-per-label", "3")
     assert report["reviews"] == {"file": "tiny.csv", "per_label": 3, "n": 9}
     assert report["calibrator"]["version"] == 1 and report["calibrator"]["n_reviews"] == 9
     assert report["metrics"]["accuracy"] == 0.9  # 9 in scope right; the banking row gets one
+
+
+def test_the_old_method_spelling_still_means_the_same_strategy(files, tmp_path):
+    old = run(files, tmp_path, "--method", "retrieval", "--limit", "4", "--seed", "7")
+    new = run(files, tmp_path, "--strategy", "retrieval", "--limit", "4", "--seed", "7")
+    assert old["method"] == new["method"] == "retrieval"
+    assert old["metrics"]["accuracy"] == new["metrics"]["accuracy"]
+    assert [strategy_from_method(m, v) for m, v in (
+        ("rac", "window"), ("rac", None), ("cascade", None), ("all-in-prompt", None))] == [
+        "window", "sequential", "cascade", "all-in-prompt"]
