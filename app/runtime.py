@@ -49,7 +49,10 @@ def judge_model_path(settings: LLMSettings, data_dir: Path) -> Path | None:
 
 
 def make_judge(settings: LLMSettings, data_dir: Path) -> Judge:
-    key = ("judge", settings.model_dump_json(), str(data_dir))
+    # Keyed by the model file, not the data dir: one judge per model per process (a key with the
+    # data dir loaded a new ~155 MB judge for every app a process built with its own data dir,
+    # and the test suite grew to 22 GB).
+    key = ("judge", settings.model_dump_json())
     if settings.backend == "openai":
         from app.rac.judges.openai_http import OpenAIJudge
 
@@ -61,7 +64,7 @@ def make_judge(settings: LLMSettings, data_dir: Path) -> Judge:
     from app.rac.judges.llama_cpp import LlamaCppJudge
 
     path = judge_model_path(settings, data_dir)
-    return _cached(key, lambda: LlamaCppJudge(
+    return _cached((*key, str(path)), lambda: LlamaCppJudge(
         path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
         prefix_cache_bytes=settings.prefix_cache_mb * 1024 * 1024))
 
