@@ -125,6 +125,16 @@ class LoadClient:
                 self.step()
 
 
+def wait_for_prior(client: httpx.Client, schema: str, timeout: float = 1800) -> float:
+    """Seconds until the schema shows a cutoff (its prior is stored)."""
+    started = time.monotonic()
+    while client.get(f"/v1/schemas/{schema}").json().get("cutoff") is None:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"the prior of {schema} was not fitted within {timeout:.0f} s")
+        time.sleep(2)
+    return time.monotonic() - started
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -142,6 +152,9 @@ def run_load(base: str, key: str, schema_file: Path, texts: list[str], args: arg
             client.post("/v1/items", json={"items": [
                 {"id": item_ids[i], "text": texts[i % len(texts)]}
                 for i in range(start, min(start + 500, args.items))]}).raise_for_status()
+        # A push starts the schema's prior fit in the background (it asks the judge up to 60
+        # questions, about a minute of a core): wait for it, so the load meets the steady state.
+        wait_for_prior(client, name)
         # Warm up: the label index is built on the first classify.
         client.post("/v1/classify", json={"schema": name, "text": texts[0],
                                           "strategy": "retrieval"}).raise_for_status()

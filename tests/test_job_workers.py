@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,14 +68,50 @@ def held_by_other_than(factory, chunk_id: int, pid: int) -> bool:  # type: ignor
         return chunk is not None and f":{pid}:" not in (chunk.worker or "")
 
 
+@contextmanager
+def celery_queue(settings: Settings, env: dict[str, str]) -> Iterator[None]:
+    """A Celery queue of this test's own on the real Redis, for the workers it starts (`env`) and
+    for the API process that sends them tasks (`settings` and the process environment)."""
+    queue = f"rac-test-{uuid.uuid4().hex[:8]}"
+    settings.queue = "celery"
+    settings.jobs.broker_url = REDIS_URL
+    settings.jobs.celery_queue = queue
+    env.update({"RAC_QUEUE": "celery", "RAC_JOBS__BROKER_URL": REDIS_URL,
+                "RAC_JOBS__CELERY_QUEUE": queue})
+    # celery_app() reads the process settings: point them at the same queue.
+    os.environ.update({"RAC_JOBS__BROKER_URL": REDIS_URL, "RAC_JOBS__CELERY_QUEUE": queue})
+    from app.config import get_settings
+    from app.jobs.celery_app import celery_app
+
+    get_settings.cache_clear()
+    celery_app.cache_clear()
+    try:
+        yield
+    finally:
+        for name in ("RAC_JOBS__BROKER_URL", "RAC_JOBS__CELERY_QUEUE"):
+            os.environ.pop(name, None)
+        get_settings.cache_clear()
+        celery_app.cache_clear()
+        redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+@pytest.mark.parametrize("queue", ["inprocess", "celery"])
 def test_worker_killed_mid_chunk_loses_and_duplicates_nothing(settings, session_factory, db,
-                                                             tmp_path):
+                                                             tmp_path, queue):
     """SIGKILL a worker inside a chunk and start it again: the new process takes back the chunk
     its dead incarnation held at once (the lease is never waited out), and the job
-    finishes with every item labelled exactly once."""
+    finishes with every item labelled exactly once. With Celery the restarted worker also
+    queues the chunk again: its old message stays unacknowledged in Redis for an hour."""
     settings.jobs.inprocess_worker = False  # only the worker processes below run the job
     env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir),
            "RAC_JOBS__LEASE_SECONDS": "3600", "RAC_QUEUE": "inprocess"}
+    with ExitStack() as stack:
+        if queue == "celery":
+            stack.enter_context(celery_queue(settings, env))
+        run_killed_worker_job(settings, session_factory, env, tmp_path)
+
+
+def run_killed_worker_job(settings, session_factory, env, tmp_path):  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings)) as client:
         headers = bearer(new_key(session_factory, "acme", "admin"))
         post_items_and_schema(client, headers, 200)
@@ -159,7 +197,7 @@ def test_a_live_worker_of_the_same_host_keeps_its_chunks(session_factory, db):
             session.add(JobChunk(job_id=job.id, seq=seq, item_ids=[], state="running",
                                  attempts=1, worker=worker))
         session.commit()
-    assert reclaim_dead_incarnations(session_factory, None) == 2
+    assert len(reclaim_dead_incarnations(session_factory, None)) == 2
     with session_factory() as session:
         states = {c.worker or "": c.state for c in session.scalars(select(JobChunk))}
     assert states.pop("") == "pending"  # two released chunks, both without a worker now
@@ -171,45 +209,30 @@ def test_a_live_worker_of_the_same_host_keeps_its_chunks(session_factory, db):
 def test_two_celery_workers_share_a_job(settings, session_factory, db, tmp_path):
     if db.backend != "postgresql":
         pytest.skip("Celery workers on several machines share a PostgreSQL database")
-    queue = f"rac-test-{uuid.uuid4().hex[:8]}"
-    settings.queue = "celery"
-    settings.jobs.broker_url = REDIS_URL
-    settings.jobs.celery_queue = queue
     settings.jobs.chunk_size = 20
-    env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir),
-           "RAC_QUEUE": "celery", "RAC_JOBS__BROKER_URL": REDIS_URL,
-           "RAC_JOBS__CELERY_QUEUE": queue}
+    env = {"RAC_DATABASE_URL": db.url, "RAC_DATA_DIR": str(settings.data_dir)}
     log = tmp_path / "celery.log"
-    workers = [start_worker(env, log), start_worker(env, log)]
-    try:
-        # The API process sends tasks with the same settings the workers read.
-        os.environ.update({"RAC_JOBS__BROKER_URL": REDIS_URL, "RAC_JOBS__CELERY_QUEUE": queue})
-        from app.config import get_settings
-        from app.jobs.celery_app import celery_app
-
-        get_settings.cache_clear()
-        celery_app.cache_clear()
-        with TestClient(create_app(settings)) as client:
-            headers = bearer(new_key(session_factory, "acme", "admin"))
-            post_items_and_schema(client, headers, 400)
-            job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
-                                                "strategy": "retrieval"}, headers=headers)
-            assert job.status_code == 202, job.text
-            job_id = job.json()["id"]
-            done = wait_for(lambda: (j := job_state(session_factory, job_id)).state
-                            in {"succeeded", "failed"} and j, 300, what="the job to finish")
-        assert done.state == "succeeded", log.read_text()[-3000:]
-        assert job_annotation_counts(session_factory, job_id) == (400, 400, 400)
-        with session_factory() as session:
-            workers_used = session.scalar(select(func.count(distinct(JobChunk.worker)))
-                                          .where(JobChunk.job_id == done.id))
-        assert workers_used == 2, "both Celery workers should have labelled chunks"
-    finally:
-        for worker in workers:
-            stop(worker)
-        for name in ("RAC_JOBS__BROKER_URL", "RAC_JOBS__CELERY_QUEUE"):
-            os.environ.pop(name, None)
-        redis.Redis.from_url(REDIS_URL).delete(queue)
+    with celery_queue(settings, env):
+        workers = [start_worker(env, log), start_worker(env, log)]
+        try:
+            with TestClient(create_app(settings)) as client:
+                headers = bearer(new_key(session_factory, "acme", "admin"))
+                post_items_and_schema(client, headers, 400)
+                job = client.post("/v1/jobs", json={"schema": "support-demo", "items": {},
+                                                    "strategy": "retrieval"}, headers=headers)
+                assert job.status_code == 202, job.text
+                job_id = job.json()["id"]
+                done = wait_for(lambda: (j := job_state(session_factory, job_id)).state
+                                in {"succeeded", "failed"} and j, 300, what="the job to finish")
+            assert done.state == "succeeded", log.read_text()[-3000:]
+            assert job_annotation_counts(session_factory, job_id) == (400, 400, 400)
+            with session_factory() as session:
+                workers_used = session.scalar(select(func.count(distinct(JobChunk.worker)))
+                                              .where(JobChunk.job_id == done.id))
+            assert workers_used == 2, "both Celery workers should have labelled chunks"
+        finally:
+            for worker in workers:
+                stop(worker)
 
 
 def test_llm_server_down_mid_job_the_job_waits_and_finishes(settings, session_factory, db):

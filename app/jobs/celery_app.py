@@ -11,6 +11,7 @@ import logging
 from functools import lru_cache
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from app.config import get_settings
 
@@ -47,6 +48,25 @@ def _process_chunk(task, chunk_id: int) -> None:  # type: ignore[no-untyped-def]
     outcome = run_chunk(factory, runtime, worker, chunk_id)
     if outcome is not None and outcome.retry_in is not None:
         raise task.retry(countdown=outcome.retry_in)
+
+
+@worker_ready.connect
+def _reclaim_on_start(**_: object) -> None:
+    """A restarted worker takes back at once the chunks its dead incarnation held (a SIGKILL or
+    a crash left them leased) and queues them again: their old messages stay unacknowledged in
+    Redis until the visibility timeout (an hour), and their leases would block them for
+    `lease_seconds` (600 s by default) even if the API's orphan sweeper ran."""
+    from app.jobs.service import reclaim_dead_incarnations
+    from app.jobs.worker_context import worker_context
+
+    factory, runtime = worker_context()
+    try:
+        released = reclaim_dead_incarnations(factory, runtime.settings.jobs.worker_id)
+    except Exception:  # the database may be away; the leases still run out in time
+        log.exception("could not reclaim the chunks of a dead incarnation")
+        return
+    if released:
+        enqueue_chunks(released)
 
 
 def enqueue_chunks(chunk_ids: list[int]) -> None:

@@ -190,13 +190,15 @@ def running_chunks_of(session: Session, identity: str) -> list[tuple[int, str]]:
             JobChunk.worker.startswith(identity + ":", autoescape=True)))]
 
 
-def release_chunks(session: Session, holders: dict[int, str]) -> int:
-    """Give chunks back to the queue at once, each only if `holders` still names its worker."""
-    released = 0
+def release_chunks(session: Session, holders: dict[int, str]) -> list[int]:
+    """Give chunks back to the queue at once, each only if `holders` still names its worker;
+    returns the ids of those given back."""
+    released = []
     for chunk_id, worker in holders.items():
-        released += _changed(session, update(JobChunk).where(
-            JobChunk.id == chunk_id, JobChunk.worker == worker, JobChunk.state == "running")
-            .values(state="pending", worker=None, lease_expires_at=None, not_before=None))
+        if _changed(session, update(JobChunk).where(
+                JobChunk.id == chunk_id, JobChunk.worker == worker, JobChunk.state == "running")
+                .values(state="pending", worker=None, lease_expires_at=None, not_before=None)):
+            released.append(chunk_id)
     return released
 
 

@@ -45,18 +45,20 @@ MAX_ATTEMPTS = 30
 an LLM server outage of about two hours."""
 
 
-def reclaim_dead_incarnations(factory: sessionmaker[Session], worker_id: str | None) -> int:
+def reclaim_dead_incarnations(factory: sessionmaker[Session], worker_id: str | None) -> list[int]:
     """Give back at once the chunks a dead incarnation of this worker still holds (a crash or a
-    SIGKILL left them leased): otherwise its job would stall until their leases ran out."""
+    SIGKILL left them leased): otherwise its job would stall until their leases ran out.
+    Returns the released chunks' ids (a Celery worker must queue them again: their messages
+    stay unacknowledged in the broker until its visibility timeout, an hour)."""
     with factory() as session:
         held = repository.running_chunks_of(session, worker_id or identity.default_identity())
         dead = {chunk_id: holder for chunk_id, holder in held
                 if identity.held_by_dead_incarnation(holder, worker_id)}
-        released = repository.release_chunks(session, dead) if dead else 0
+        released = repository.release_chunks(session, dead) if dead else []
         session.commit()
     if released:
-        log.info("reclaimed %d chunk(s) a dead incarnation of this worker held: %s", released,
-                 ", ".join(sorted(set(dead.values()))))
+        log.info("reclaimed %d chunk(s) a dead incarnation of this worker held: %s",
+                 len(released), ", ".join(sorted(set(dead.values()))))
     return released
 
 

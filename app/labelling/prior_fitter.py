@@ -11,7 +11,6 @@ and costs about what building the label index does (app/labelling/service.py).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from fastapi import FastAPI
@@ -25,6 +24,7 @@ from app.label_schemas.models import LabelSchema
 from app.labelling import service
 from app.rac.prior import fit_prior
 from app.runtime import Runtime
+from app.schema_worker import SchemaWorker
 
 log = logging.getLogger(__name__)
 
@@ -68,57 +68,20 @@ def fit_and_store(factory: sessionmaker[Session], runtime: Runtime, schema_id: i
     return seconds
 
 
-class PriorFitter:
-    def __init__(self, factory: sessionmaker[Session], runtime: Runtime,
-                 every_seconds: float = 30.0) -> None:
-        self.factory = factory
-        self.runtime = runtime
-        self.every_seconds = every_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.fits = 0
+class PriorFitter(SchemaWorker):
+    thread_name = "prior-fit"
+    what = "prior fit"
+    join_seconds = 120.0  # a fit asks the judge up to a minute of questions
+
+    def due(self, session: Session) -> list[int]:
+        return due(session, self.runtime)
+
+    def work(self, schema_id: int) -> None:
+        fit_and_store(self.factory, self.runtime, schema_id)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="prior-fit", daemon=True)
-        self._thread.start()
+        super().start()
         self._wake.set()  # schemas pushed while no process was running
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=120)
-
-    def run_once(self) -> int:
-        """Fit every schema that is due; how many were fitted."""
-        with session_scope(self.factory) as session:
-            waiting = due(session, self.runtime)
-        done = 0
-        for schema_id in waiting:
-            if self._stop.is_set():
-                break
-            try:
-                fit_and_store(self.factory, self.runtime, schema_id)
-                done += 1
-            except Exception:  # one schema's failure must not stop the others' fits
-                log.exception("prior fit of schema %s failed", schema_id)
-        self.fits += done
-        return done
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.every_seconds)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("prior fit pass failed")
 
 
 def wake_prior_fitter(app: FastAPI) -> None:
