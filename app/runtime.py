@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.config import EmbedderSettings, LLMSettings, Settings
+from app.rac.coalescing_embedder import CoalescingEmbedder
 from app.rac.decision import ClassifyParams
 from app.rac.embedder import Embedder, SentenceTransformerEmbedder
 from app.rac.engine import Engine
@@ -34,8 +35,9 @@ def _cached(key: object, build):  # type: ignore[no-untyped-def]
 
 def make_embedder(settings: EmbedderSettings) -> Embedder:
     key = ("embedder", settings.model_path, settings.batch_size)
-    return _cached(key, lambda: SentenceTransformerEmbedder(settings.model_path,
-                                                            batch_size=settings.batch_size))
+    # Concurrent requests' texts share forward passes (app/rac/coalescing_embedder.py).
+    return _cached(key, lambda: CoalescingEmbedder(SentenceTransformerEmbedder(
+        settings.model_path, batch_size=settings.batch_size)))
 
 
 def judge_model_path(settings: LLMSettings, data_dir: Path) -> Path | None:
