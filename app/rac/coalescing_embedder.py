@@ -61,7 +61,8 @@ class CoalescingEmbedder(Embedder):
     def _run_pass(self) -> None:
         """Embed the queued calls (the leader's first), then hand the lead to the next caller."""
         with self._lock:
-            batch, size = [], 0
+            batch: list[_Call] = []
+            size = 0
             while self._queued and (not batch or size + len(self._queued[0].texts)
                                     <= self.max_texts):
                 size += len(self._queued[0].texts)
