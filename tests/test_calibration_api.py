@@ -123,3 +123,70 @@ def test_reviews_refit_the_calibrator_automatically(client, session_factory):
     headers = seed_and_review(client, session_factory, 45)  # crosses 30, then 30 + 10
     body = client.get("/v1/schemas/support/calibration", headers=headers).json()
     assert body["fitted"] and body["version"] == 2 and body["n_reviews"] == 40
+
+
+def test_refit_decides_reviewed_items_again_against_the_index_without_them(
+        client, session_factory, settings):
+    """The calibrator is fitted on each reviewed item as the current index (every other review
+    an exemplar) decides it, not on the features stored with the model's old decision: those
+    were computed before the reviews joined the index and made it over-confident."""
+    from app.calibration import service as calibration
+    from app.calibration.models import CalibratorVersion
+    from app.label_schemas.models import LabelSchema
+    from app.rac.calibration import FEATURES
+    from app.rac.decision import Decision, TraceStep
+
+    templates = {"card_arrival": "Where is my new card? I ordered it {n} days ago",
+                 "exchange_rate": "What exchange rate will I get for {n} euros?",
+                 "cash_withdrawal": "I took {n} pounds out at the ATM, is there a charge?"}
+    doc = {"name": "bank", "labels": [{"name": name, "description": text.format(n="some")}
+                                      for name, text in templates.items()]}
+    rows, reviewed = [], {}
+    for k, (name, text) in enumerate(templates.items()):
+        for n in range(12):
+            rows.append((f"i{k}-{n}", text.format(n=n + 2), name))
+            # a quarter reviewed as another label: retrieval is wrong about those
+            reviewed[f"i{k}-{n}"] = list(templates)[(k + 1) % 3] if n % 4 == 0 else name
+    # Stored decisions as the cascade made them before any review: retrieval's top label, no
+    # judge question, a score far below any this index gives now.
+    stale = [Decision(label, 0.5, "needs_review",
+                      [TraceStep(label, 0, 0.05), TraceStep("other", 1, 0.04)], [label])
+             for _, _, label in rows]
+    _seed_decisions(session_factory, "acme", doc, rows, stale)
+    reviewer = bearer(new_key(session_factory, "acme", "admin"))
+    for item_id, label in reviewed.items():
+        r = client.post(f"/v1/items/{item_id}/review", json={"label": label}, headers=reviewer)
+        assert r.status_code == 200, r.text
+    fitted = client.post("/v1/schemas/bank/calibration", headers=reviewer).json()
+    assert fitted["fitted"] and fitted["n_reviews"] == 36
+    score = FEATURES.index("retrieval_score")
+    with session_factory() as session:
+        params = session.scalars(select(CalibratorVersion.params)
+                                 .order_by(CalibratorVersion.version.desc())).first()
+        schema = session.scalars(select(LabelSchema).where(LabelSchema.name == "bank")).one()
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        x, y = calibration.reviewed_decisions(session, schema, runtime)
+        x_stored, _ = calibration.reviewed_decisions(session, schema, None)
+    assert params["mean"][score] > 0.3  # fitted on scores as the index gives them now
+    assert all(row[score] > 0.3 for row in x) and all(row[score] == 0.05 for row in x_stored)
+    # right exactly when the reviewed label is the one the item's text is about
+    assert sum(y) == 27
+
+
+def _seed_decisions(factory, project, doc, rows, decisions):  # type: ignore[no-untyped-def]
+    from app.auth.service import get_or_create_project
+    from app.items.models import Item
+    from app.items.service import text_hash
+    from app.label_schemas.format import validate_schema_document
+    from app.label_schemas.service import push_schema
+    from app.labelling.service import record_decisions
+
+    with factory() as session:
+        proj = get_or_create_project(session, project)
+        pushed = push_schema(session, proj.id, validate_schema_document(doc))
+        items = [Item(project_id=proj.id, external_id=external_id, text=text,
+                      text_hash=text_hash(text), meta={}) for external_id, text, _ in rows]
+        session.add_all(items)
+        session.flush()
+        record_decisions(session, pushed.schema, pushed.version, items, decisions)
+        session.commit()

@@ -32,10 +32,10 @@ def reviews_in_latest(session: Session, schema_id: int) -> int:
 
 
 def reviewed_decision_rows(session: Session, schema_id: int) -> Sequence[Any]:
-    """(trace, model label, reviewed label) of each reviewed model decision that proposed a
-    label, in item-state order."""
+    """(item id, trace, model label, reviewed label) of each reviewed model decision that
+    proposed a label, in item-state order."""
     return session.execute(
-        select(Annotation.trace, ItemState.model_label, ItemState.label)
+        select(ItemState.item_id, Annotation.trace, ItemState.model_label, ItemState.label)
         .join(Annotation, Annotation.id == ItemState.model_annotation_id)
         .where(ItemState.schema_id == schema_id, ItemState.status == "reviewed",
                ItemState.model_label.is_not(None))

@@ -1,7 +1,12 @@
 """Fitting a schema's calibrator from its reviews, and choosing cutoffs for a target precision.
 
-The training data are items the model labelled and a person then reviewed: the features of the
-model's decision (from its stored trace) and whether the person agreed.
+The training data are items the model labelled and a person then reviewed: each one classified
+again against the schema's label index as it is now, without the item's own exemplar
+(app/rac/review_probes.py), and whether its top label is the reviewed one. The features stored
+with the model's decision were computed before that item and the later reviews joined the index:
+fitted on them, the calibrator was over-confident on new items (docs/results.md). A reviewed item
+without an exemplar in the index (reviewed as "no label", or its label dropped from the current
+version) keeps its stored decision.
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ from sqlalchemy.orm import Session
 
 from app.calibration import repository
 from app.calibration.models import CalibratorVersion
+from app.label_schemas import repository as schemas
+from app.label_schemas.index import private_index_for
 from app.label_schemas.models import LabelSchema
 from app.rac import calibration
 from app.rac.calibration import IDENTITY, Calibrator, CutoffChoice, choose_cutoff, features
+from app.rac.review_probes import refit_rows
+from app.runtime import Runtime
+from app.scorer import repository as scorers
 
 COVERAGE_SAMPLE = 20_000
 """Model decisions sampled to estimate the coverage at a cutoff (exact below this many)."""
@@ -25,20 +35,25 @@ def current(session: Session, schema_id: int) -> Calibrator:
     return Calibrator.from_json(row.params) if row is not None else IDENTITY
 
 
-def reviewed_decisions(session: Session, schema_id: int) -> tuple[list[list[float]], list[bool]]:
-    """Features of each reviewed model decision that proposed a label, and was it right."""
-    rows = repository.reviewed_decision_rows(session, schema_id)
-    x, y = [], []
-    for trace, model_label, reviewed_label in rows:
-        found = features(trace, model_label)
-        if found is not None:
-            x.append(found)
-            y.append(model_label == reviewed_label)
-    return x, y
+def reviewed_decisions(session: Session, schema: LabelSchema, runtime: Runtime | None
+                       ) -> tuple[list[list[float]], list[bool]]:
+    """Features of each reviewed model decision that proposed a label, and was it right: as
+    the current index decides it without the item's own exemplar (with a `runtime`;
+    app/rac/review_probes.py), else as the model decided it then."""
+    rows = repository.reviewed_decision_rows(session, schema.id)
+    if runtime is None or not rows:
+        x = [features(trace, model) for _, trace, model, _ in rows]
+        return ([row for row in x if row is not None],  # type: ignore[misc]
+                [model == label for (_, _, model, label), row in zip(rows, x, strict=True)
+                 if row is not None])
+    index = private_index_for(session, runtime, schema, schemas.get_version(session, schema))
+    return refit_rows(index, [str(item_id) for item_id, *_ in rows], [r[1] for r in rows],
+                      [r[2] for r in rows], [r[3] for r in rows],
+                      runtime.settings.engine.top_k, scorers.current(session, schema.id))
 
 
-def refit(session: Session, schema: LabelSchema) -> CalibratorVersion:
-    x, y = reviewed_decisions(session, schema.id)
+def refit(session: Session, runtime: Runtime, schema: LabelSchema) -> CalibratorVersion:
+    x, y = reviewed_decisions(session, schema, runtime)
     latest = repository.latest_version_number(session, schema.id)
     fitted = calibration.fit(x, y, version=latest + 1)
     row = CalibratorVersion(schema_id=schema.id, version=fitted.version,
@@ -56,7 +71,8 @@ def _refit_due(session: Session, schema_id: int) -> bool:
                                                                                  fitted_on // 10)
 
 
-def refit_if_due(session: Session, schema: LabelSchema) -> CalibratorVersion | None:
+def refit_if_due(session: Session, runtime: Runtime, schema: LabelSchema
+                 ) -> CalibratorVersion | None:
     """Refit once enough new reviews arrived: the first time at MIN_REVIEWS, then after every
     10% more (at least 10), so the cost stays small however busy the reviewers are.
 
@@ -71,7 +87,7 @@ def refit_if_due(session: Session, schema: LabelSchema) -> CalibratorVersion | N
     repository.lock_schema(session, schema.id)
     if not _refit_due(session, schema.id):
         return None
-    return refit(session, schema)
+    return refit(session, runtime, schema)
 
 
 @dataclass(frozen=True)
@@ -82,9 +98,12 @@ class CutoffAnswer:
     calibrator_version: int
 
 
-def cutoff_for(session: Session, schema: LabelSchema, target: float) -> CutoffAnswer:
+def cutoff_for(session: Session, schema: LabelSchema, target: float,
+               runtime: Runtime | None = None) -> CutoffAnswer:
+    """Measured on the reviewed items as `reviewed_decisions` classifies them (without a
+    `runtime`, e.g. the admin command: as the model decided them)."""
     calibrator = current(session, schema.id)
-    x, y = reviewed_decisions(session, schema.id)
+    x, y = reviewed_decisions(session, schema, runtime)
     choice = choose_cutoff([calibrator.confidence(row) for row in x], y, target)
     coverage = None
     if choice.cutoff is not None:

@@ -70,10 +70,13 @@ def schemas_push(file: Path, project: str, init: bool) -> None:
 def schemas_calibrate(name: str, project: str) -> None:
     """Fit a new calibrator for schema NAME from all its reviews, and print how it does."""
     from app.calibration.service import refit
+    from app.config import get_settings
     from app.db import session_scope
+    from app.runtime import Runtime
 
+    runtime = Runtime.from_settings(get_settings())  # the label index: reviews left out of it
     with session_scope(session_factory()) as session:
-        row = refit(session, schema_of(session, project, name))
+        row = refit(session, runtime, schema_of(session, project, name))
         fitted = "fitted" if row.params.get("weights") else "not fitted (too few reviews)"
         click.echo(f"{name}: calibrator version {row.version} {fitted} on {row.n_reviews} "
                    f"reviewed decisions; ECE before {fmt(row.ece_before)}, "

@@ -214,11 +214,12 @@ def _apply_reviews(engine: Engine, index: Any, params: ClassifyParams, prior: An
     """What the service does with reviewed items: `per_label` rows per schema label of the
     `reviews` CSV (a fixed random sample) are classified first as the model would (with the
     prior), then become exemplars of their labels in the index, and the calibrator is fitted
-    on those reviewed decisions (as `rac` refits it after 30 reviews). No learnt scorer."""
+    on them decided again without their own exemplar (app/rac/review_probes.py), as `rac`
+    refits it after 30 reviews (app/calibration/service.py). No learnt scorer."""
     import random
 
     from app.rac import calibration
-    from app.rac.calibration import features
+    from app.rac.review_probes import refit_rows
 
     rows = load_rows(reviews, text_col, label_col)
     random.Random(seed).shuffle(rows)
@@ -227,17 +228,14 @@ def _apply_reviews(engine: Engine, index: Any, params: ClassifyParams, prior: An
         if gold in index.label_ids and len(taken.setdefault(gold, [])) < per_label:
             taken[gold].append(text)
     pairs = [(text, gold) for gold, texts in taken.items() for text in texts]
+    golds = [gold for _, gold in pairs]
     vectors = engine.embedder.embed([t for t, _ in pairs])
     decided = engine.classify([t for t, _ in pairs], index, params, vectors=vectors,
                               calibrator=prior)
-    x, y = [], []
-    for d, (_, gold) in zip(decided, pairs, strict=True):
-        found = features(d.trace, d.label) if d.label else None
-        if found is not None:
-            x.append(found)
-            y.append(d.label == gold)
-    index.add_exemplars([f"review-{i}" for i in range(len(pairs))], vectors,
-                        [gold for _, gold in pairs])
+    keys = [f"review-{i}" for i in range(len(pairs))]
+    index.add_exemplars(keys, vectors, golds)
+    x, y = refit_rows(index, keys, [d.trace for d in decided], [d.label for d in decided],
+                      golds, params.top_k)
     return calibration.fit(x, y, version=1)
 
 

@@ -69,7 +69,7 @@ def create_job(session: Session, principal: Principal, runtime: Runtime, body: J
     version = schemas.get_version(session, schema, body.version)
     cutoff, target = body.cutoff, body.target_precision
     if target is not None:
-        answer = calibration.cutoff_for(session, schema, target)
+        answer = calibration.cutoff_for(session, schema, target, runtime)
         if answer.choice.cutoff is not None:  # measured on reviews: fixed for the whole job
             cutoff, target = answer.choice.cutoff, None
     params = runtime.params(multi_label=version.multi_label,

@@ -30,6 +30,19 @@ def index_for(session: Session, runtime: Runtime, schema: LabelSchema,
     return index
 
 
+def private_index_for(session: Session, runtime: Runtime, schema: LabelSchema,
+                      version: SchemaVersion) -> LabelIndex:
+    """A copy of the schema version's index holding exactly the exemplars this session sees,
+    its own uncommitted ones too: for a fit inside a transaction that may still roll back (a
+    review's calibrator refit). The shared index learns only committed exemplars, and a reader
+    that took an uncommitted row's id as its watermark would skip rows committed after it."""
+    shared = runtime.indexes.get(f"p{schema.project_id}-s{schema.id}", version.content_hash,
+                                 lambda: labels_of(version))
+    copy = LabelIndex.build(shared.labels, runtime.embedder, reuse=shared.vectors_by_hash())
+    sync_exemplars(session, runtime, copy, schema.id)
+    return copy
+
+
 def sync_exemplars(session: Session, runtime: Runtime, index: LabelIndex, schema_id: int) -> int:
     """Add exemplars stored since the index last looked (other processes add them too)."""
     rows = repository.exemplars_after(session, schema_id, index.exemplar_watermark)

@@ -275,7 +275,7 @@ def handle_webhook(session: Session, runtime: Runtime, principal: Principal, sch
             raise InvalidInput(f"{body.action} needs the deleted annotations' integer ids")
         links = repository.live_by_ids(session, connected.schema.id, project, ids)
         return _retract(session, runtime, principal, connected, links)
-    fitted = calibration.refit_if_due(session, connected.schema)
+    fitted = calibration.refit_if_due(session, runtime, connected.schema)
     current = calibration.current(session, connected.schema.id)
     return {"calibrator_version": current.version, "refitted": fitted is not None,
             "model_version": model_version(session, runtime, connected, strategy)}

@@ -241,6 +241,14 @@ class LabelIndex:
                                      self._owner[alive]])
             return vectors, owners, len(self._exemplar_rows)
 
+    def exemplar_vectors(self, keys: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """(positions in `keys` that have a live exemplar, their vectors)."""
+        with self._lock:
+            found = [(i, self._exemplar_rows[key]) for i, key in enumerate(keys)
+                     if key in self._exemplar_rows]
+            vectors = self._examples[[row for _, row in found]].copy()
+        return [i for i, _ in found], vectors.reshape(-1, self.dim)
+
     @property
     def exemplar_count(self) -> int:
         return len(self._exemplar_rows)
@@ -404,8 +412,71 @@ class LabelIndex:
                     for rank, i in enumerate(top_without[q]) if int(i) != int(own[q])])
         return rows.tolist(), out, without_label
 
+    def search_without_own(self, vectors: np.ndarray, keys: Sequence[str], k: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """`search` for reviewed items as if each one's own exemplar (`keys`, as given to
+        `add_exemplars`) were not in the index; an item without one is searched as it is.
+
+        What the calibrator is fitted on after reviews (app/rac/review_probes.py): an item
+        classified before it and the later reviews joined the index meets fewer, weaker
+        exemplars than an item classified now, and one searched with its own vector present
+        finds itself (similarity 1). Scored by the rule of `search`, exactly over every label
+        (no shortlist), so it costs (items x indexed vectors) dot products.
+        """
+        queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        n_labels = len(self.labels)
+        k_out = max(1, min(k, n_labels))
+        scores = np.full((len(queries), max(1, k)), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), max(1, k)), -1, dtype=np.int64)
+        if not len(queries) or not n_labels:
+            return scores, ids
+        with self._lock:
+            alive = np.flatnonzero(self._owner != _DEAD)
+            grouped = alive[np.argsort(self._owner[alive], kind="stable")]  # rows by label
+            owner = self._owner[grouped]
+            examples = self._examples[grouped]
+            reviewed = grouped >= self._n_schema_examples
+            position = np.full(len(self._owner), -1, dtype=np.int64)
+            position[grouped] = np.arange(len(grouped))
+            own = np.array([position[self._exemplar_rows[key]] if key in self._exemplar_rows
+                            else -1 for key in keys], dtype=np.int64)
+            counts, profiles = self._counts, self._profiles
+        has = counts > 0
+        starts = np.searchsorted(owner, np.arange(n_labels))[has]
+        block = max(1, min(_BLOCK_QUERIES, _BLOCK_CELLS // max(1, len(grouped))))
+        for start in range(0, len(queries), block):
+            q = queries[start:start + block]
+            mine = own[start:start + block]
+            inside = np.flatnonzero(mine >= 0)
+            sims = q @ examples.T
+            sims[inside, mine[inside]] = -np.inf  # the item's own exemplar is left out
+            best = np.full((len(q), n_labels), -np.inf, dtype=np.float32)
+            if len(grouped):
+                best[:, has] = np.maximum.reduceat(sims, starts, axis=1)
+            left = np.repeat(counts[None, :], len(q), axis=0)
+            left[inside, owner[mine[inside]]] -= 1
+            weight = np.maximum(PROFILE_WEIGHT_FLOOR,
+                                PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + left))
+            prof = q @ profiles.T
+            with np.errstate(invalid="ignore"):  # -inf * 0 where a label has no example left
+                total = np.where(left > 0, weight * prof + (1 - weight) * best, prof)
+            duplicate = reviewed[None, :] & (sims >= DUPLICATE_SIMILARITY)
+            if duplicate.any():  # as in `search`: a near-copy's label scores at least its sim
+                q_of, col = np.nonzero(duplicate)
+                dup_best = np.full((len(q), n_labels), -1.0, dtype=np.float32)
+                np.maximum.at(dup_best, (q_of, owner[col]), sims[q_of, col])
+                total = np.maximum(total, dup_best)
+            top = np.argsort(-total, axis=1, kind="stable")[:, :k_out]
+            rows = slice(start, start + len(q))
+            ids[rows, :k_out] = top
+            scores[rows, :k_out] = np.take_along_axis(total, top, axis=1)
+        return scores, ids
+
     def candidates(self, vectors: np.ndarray, k: int) -> list[list[Candidate]]:
-        scores, ids = self.search(vectors, k)
+        return self.as_candidates(*self.search(vectors, k))
+
+    def as_candidates(self, scores: np.ndarray, ids: np.ndarray) -> list[list[Candidate]]:
+        """`search`'s arrays as candidates (padding dropped)."""
         out = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
             out.append([Candidate(int(i), self.labels[int(i)].name, rank, float(s))

@@ -69,6 +69,12 @@ class LearntScorer:
 
         Vectorised over the index's score arrays: only the kept candidates become objects."""
         scores, ids = index.search(vectors, max(top_k, SHORTLIST))
+        return self.rerank_scored(index, vectors, scores, ids, top_k)
+
+    def rerank_scored(self, index: LabelIndex, vectors: np.ndarray, scores: np.ndarray,
+                      ids: np.ndarray, top_k: int) -> list[list[Candidate]]:
+        """`rerank` of a shortlist already scored by the index ((n, SHORTLIST) scores and
+        label ids, -1 for none), e.g. one searched without the item's own exemplar."""
         logp = self.log_proba(vectors)
         valid = ids >= 0
         blended = np.where(valid, scores + self.blend * np.take_along_axis(

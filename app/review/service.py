@@ -163,7 +163,7 @@ def record_review(session: Session, runtime: Runtime, schema: LabelSchema,
     labelling.add_exemplar(session, runtime, schema, item, label)
     # ... and evidence of how often the model is right: refit the calibrator when enough
     # new reviews have arrived (cheap: a logistic regression on a few thousand rows at most).
-    calibration.refit_if_due(session, schema)
+    calibration.refit_if_due(session, runtime, schema)
     return annotation
 
 

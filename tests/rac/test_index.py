@@ -201,3 +201,48 @@ def test_search_scores_exactly_by_the_rule_with_exemplars_rereviews_and_duplicat
     # a near-copy of a re-reviewed item is its new label, whatever the other labels score
     top = index.search(queries[50:], 1)[1][:, 0]
     assert list(top) == list(final_owner[:6])
+
+
+def test_search_without_own_is_search_on_the_index_without_that_reviewed_item():
+    """What the calibrator is fitted on after reviews (app/rac/review_probes.py): each reviewed
+    item scored exactly as the same index without its exemplar would score it."""
+    rng = np.random.default_rng(1)
+    dim, n_labels = 16, 12
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.normal(size=(n, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    labels = [LabelInfo(f"l{i}", f"label {i}", ()) for i in range(n_labels)]
+    profiles, schema_examples = unit(n_labels), unit(20)
+    owner = np.sort(rng.integers(0, n_labels - 2, size=20))  # the last 2 have no examples
+
+    def fresh() -> LabelIndex:
+        return LabelIndex(labels, "m", profiles, [str(i) for i in range(n_labels)],
+                          schema_examples, owner, [f"e{i}" for i in range(20)])
+
+    reviewed = unit(30)
+    reviewed[5] = reviewed[4]  # two reviews of the same text: the other copy is a duplicate
+    golds = [f"l{i}" for i in rng.integers(0, n_labels, size=30)]
+    golds[29] = "l11"  # the only example of its label: without it the label has its profile
+    keys = [f"r{i}" for i in range(30)]
+    index = fresh()
+    index.add_exemplars(keys, reviewed, ["l0"] * 30)
+    index.add_exemplars(keys, reviewed, golds)  # re-reviewed: the first rows are dead
+    queries = np.concatenate([reviewed, unit(3)])
+    for k in (1, 5):
+        scores, ids = index.search_without_own(queries, keys + ["new-a", "new-b", "new-c"], k)
+        for i in range(len(queries)):
+            without = fresh()
+            others = [j for j in range(30) if j != i]
+            without.add_exemplars([keys[j] for j in others], reviewed[others],
+                                  [golds[j] for j in others])
+            want_scores, want_ids = without.search(queries[i:i + 1], k)
+            assert list(ids[i]) == list(want_ids[0]), i
+            np.testing.assert_allclose(scores[i], want_scores[0], atol=1e-5)
+    # the duplicate rule holds without the item itself: r4's copy r5 makes r5's label win
+    assert index.labels[int(index.search_without_own(reviewed[4:5], ["r4"], 1)[1][0, 0])
+                        ].name == golds[5]
+    found, vectors = index.exemplar_vectors(["r3", "gone", "r7"])
+    assert found == [0, 2]
+    np.testing.assert_allclose(vectors, reviewed[[3, 7]])

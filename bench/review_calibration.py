@@ -1,0 +1,141 @@
+"""The calibrator fitted on reviews, measured on the dev split of Banking77 train (never test).
+
+`rac eval --reviews` and the service fit the calibrator on reviewed items. Which features of
+those items it is fitted on is the question here: the features of the model's decision when the
+item was classified (before it and the other reviews joined the index as exemplars: what the
+service stored), or the item classified again against the index as it is now, without its own
+exemplar (leave-one-out, app/rac/review_probes.py). Each is then applied to the dev
+items classified against the index with every review, as new items are.
+
+N reviewed items per label come from the train rows outside the dev split (`bench.common`), a
+fixed random sample per seed; the dev split is 2,000 train items. Printed per (N, seed, fit):
+the features' means (score, margin, retrieval right) on the fitted rows and on dev, dev ECE,
+the cutoff for precision 0.95, the share of dev accepted at it and its measured precision, the
+best coverage at 0.95 on dev; plus an oracle fitted on one half of dev and applied to the other.
+
+    python -m bench.review_calibration --schema schemas/banking77.yaml --train DIR/train.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from app.rac import calibration
+from app.rac.calibration import features
+from app.rac.decision import ClassifyParams
+from app.rac.embedder import SentenceTransformerEmbedder
+from app.rac.engine import Engine
+from app.rac.evaluation import coverage_at_precision, expected_calibration_error
+from app.rac.index import Candidate, LabelIndex
+from app.rac.prior import fit_prior
+from app.rac.review_probes import left_out_traces
+from bench.common import dev_split, load_labels, load_rows
+
+RESULTS = Path(__file__).parent / "results"
+TARGET = 0.95
+SCORE, MARGIN = calibration.FEATURES.index("retrieval_score"), calibration.FEATURES.index("margin")
+
+
+def reviews_from(pool: list[tuple[str, str]], names: set[str], per_label: int, seed: int
+                 ) -> list[tuple[str, str]]:
+    """`per_label` rows per label, a fixed random sample (as `rac eval --reviews` takes them)."""
+    rows = list(pool)
+    random.Random(seed).shuffle(rows)
+    taken: dict[str, list[str]] = {}
+    for text, gold in rows:
+        if gold in names and len(taken.setdefault(gold, [])) < per_label:
+            taken[gold].append(text)
+    return [(text, gold) for gold, texts in taken.items() for text in texts]
+
+
+def rows_of(cands: list[list[Candidate]], golds: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([features([c.trace_step() for c in cs], cs[0].label) for cs in cands])
+    return x, np.array([cs[0].label == g for cs, g in zip(cands, golds, strict=True)])
+
+
+def describe(x: np.ndarray, y: np.ndarray) -> dict:
+    return {"n": len(y), "right": round(float(y.mean()), 4),
+            "score": round(float(x[:, SCORE].mean()), 4),
+            "margin": round(float(x[:, MARGIN].mean()), 4)}
+
+
+def applied(cal: calibration.Calibrator, x: np.ndarray, y: np.ndarray) -> dict:
+    conf = np.array([cal.confidence(r.tolist()) for r in x])
+    cutoff = cal.cutoff_for_precision(TARGET)
+    accepted = conf >= (cutoff if cutoff is not None else 2.0)
+    return {"ece": round(expected_calibration_error(conf.tolist(), y.tolist()) or 0.0, 4),
+            "mean_confidence": round(float(conf.mean()), 4),
+            "over_confidence": round(float(conf.mean() - y.mean()), 4),
+            "cutoff": cutoff, "accepted": round(float(accepted.mean()), 4),
+            "precision": round(float(y[accepted].mean()), 4) if accepted.any() else None,
+            "best_coverage": round(coverage_at_precision(
+                y.tolist(), [True] * len(y), conf.tolist(), TARGET)["coverage"] or 0.0, 4),
+            "ece_after_cv": cal.ece_after}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schema", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--per-label", type=int, nargs="+", default=[10])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", type=Path, default=RESULTS / "review_calibration.json")
+    args = parser.parse_args()
+    labels = load_labels(args.schema)
+    names = {x.name for x in labels}
+    dev, pool = dev_split(load_rows(args.train), labels)
+    embedder = SentenceTransformerEmbedder(None)
+    dev_vectors = embedder.embed([t for t, _ in dev])
+    dev_golds = [g for _, g in dev]
+    schema_index = LabelIndex.build(labels, embedder)
+    reuse = schema_index.vectors_by_hash()
+    prior = fit_prior(schema_index, 5)
+    engine = Engine(embedder, None)
+    params = ClassifyParams(top_k=5, target_precision=TARGET, strategy="cascade")
+    report: dict = {"dev_items": len(dev), "target": TARGET, "runs": []}
+    for per_label in args.per_label:
+        for seed in args.seeds:
+            reviews = reviews_from(pool, names, per_label, seed)
+            golds = [g for _, g in reviews]
+            vectors = embedder.embed([t for t, _ in reviews])
+            keys = [f"review-{i}" for i in range(len(reviews))]
+            index = LabelIndex.build(labels, embedder, reuse=reuse)
+            then = engine.classify([t for t, _ in reviews], index, params, vectors=vectors,
+                                   calibrator=prior)
+            x_then = np.array([features(d.trace, d.label) for d in then])
+            y_then = np.array([d.label == g for d, g in zip(then, golds, strict=True)])
+            index.add_exemplars(keys, vectors, golds)
+            traces = left_out_traces(index, keys, vectors, 5)
+            x_loo = np.array([features(t, t[0].label) for t in traces])
+            y_loo = np.array([t[0].label == g for t, g in zip(traces, golds, strict=True)])
+            # the model's own label and outcome, its evidence (score, margin, rank) as now
+            x_ref = np.array([features(t, d.label) if any(s.label == d.label for s in t)
+                              else old for t, d, old in zip(traces, then, x_then, strict=True)])
+            x_dev, y_dev = rows_of(index.candidates(dev_vectors, 5), dev_golds)
+            run: dict = {"per_label": per_label, "seed": seed,
+                         "features": {"reviews_when_classified": describe(x_then, y_then),
+                                      "reviews_left_out_now": describe(x_loo, y_loo),
+                                      "model_label_evidence_now": describe(x_ref, y_then),
+                                      "dev": describe(x_dev, y_dev)}}
+            for name, (x, y) in {"when_classified": (x_then, y_then),
+                                 "left_out_now": (x_loo, y_loo),
+                                 "model_label_evidence_now": (x_ref, y_then)}.items():
+                run[name] = applied(calibration.fit(x.tolist(), y.tolist(), version=1), x_dev,
+                                    y_dev)
+            half = np.random.default_rng(seed).permutation(len(y_dev))
+            a, b = half[: len(half) // 2], half[len(half) // 2:]
+            run["oracle_dev_half"] = applied(calibration.fit(
+                x_dev[a].tolist(), y_dev[a].tolist(), version=1), x_dev[b], y_dev[b])
+            report["runs"].append(run)
+            print(json.dumps(run), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
