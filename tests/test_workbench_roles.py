@@ -138,3 +138,23 @@ def test_an_item_chosen_in_the_browser_is_opened_for_review(client, session_fact
     r = viewer.post("/review/api/open", headers=PAGE_HEADERS, json={"schema": "support",
                                                                     "item": "ok"})
     assert r.status_code == 403
+
+
+def test_the_job_page_shows_the_cutoff_beside_the_target(client, session_factory):
+    from tests.helpers import bearer
+
+    seed_labelled_items(session_factory, "acme", SCHEMA, ROWS)
+    key = new_key(session_factory, "acme", "editor")
+    page_sign_in(client, key)
+    fixed = client.post("/v1/jobs", headers=bearer(key), json={
+        "schema": "support", "items": {"ids": ["t1"]}, "cutoff": 0.7, "strategy": "retrieval"})
+    assert fixed.status_code == 202, fixed.text
+    html = client.get(f"/review/jobs/{fixed.json()['id']}").text
+    assert 'id="job-cutoff">0.700</strong> (fixed for this job)' in html
+    target = client.post("/v1/jobs", headers=bearer(key), json={
+        "schema": "support", "items": {"ids": ["t1"]}, "target_precision": 0.9,
+        "strategy": "retrieval"})
+    html = client.get(f"/review/jobs/{target.json()['id']}").text
+    # the schema's prior turns the target into a cutoff once it is fitted (in the background)
+    assert "Target precision <strong>0.90</strong>" in html
+    assert "gives it now" in html or "still being fitted" in html

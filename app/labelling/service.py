@@ -80,12 +80,13 @@ def prior_for(session: Session, runtime: Runtime, schema: LabelSchema, version: 
 
 
 def target_and_cutoff(session: Session, runtime: Runtime, schema: LabelSchema,
-                      version: SchemaVersion) -> tuple[float | None, float | None, int | None]:
+                      version: SchemaVersion, target: float | None = None
+                      ) -> tuple[float | None, float | None, int | None]:
     """(target precision, the cutoff it implies, calibrator version) for the schema version
-    with the default parameters: the reviewed calibrator, else the stored prior (None while
-    it is still being fitted)."""
+    with the default parameters, or for a given `target` (a job's): the reviewed calibrator,
+    else the stored prior (None while it is still being fitted)."""
     engine = runtime.settings.engine
-    target = version.content.get("target_precision") or engine.target_precision
+    target = target or version.content.get("target_precision") or engine.target_precision
     calibrator: Calibrator | None = calibration.current(session, schema.id)
     if calibrator is None or calibrator.is_identity:
         calibrator = priors.stored(session, schema.id, version.content_hash,

@@ -35,6 +35,7 @@ from app.label_schemas import repository as schemas
 from app.label_schemas import service as schema_service
 from app.label_schemas.format import parse_document, validate_schema_document
 from app.label_schemas.models import LabelSchema
+from app.labelling import service as labelling
 from app.labelling.models import STATUSES
 from app.labelling.repository import ItemFilter
 from app.review import service as review_service
@@ -318,15 +319,31 @@ def start_job(body: PageJobIn, principal: PageEditor, session: SessionDep, runti
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str, principal: PageUser,
-             session: SessionDep) -> Response:
+             session: SessionDep, runtime: RuntimeDep) -> Response:
     if principal is None:
         return _to_sign_in()
     job = jobs.get_job(session, principal.project_id, job_id)
     out = job_out(session, job)
     dataset = job.selection.get("dataset")
+    schema = schemas.schema_by_id(session, job.schema_id)
     return _render(request, "job.html", {
-        **_common(principal, session, "jobs", schemas.schema_by_id(session, job.schema_id)),
-        "job": out, "dataset": dataset, "formats": list(FORMATS)})
+        **_common(principal, session, "jobs", schema),
+        "job": out, "dataset": dataset, "formats": list(FORMATS),
+        "rule": _decision_rule(session, runtime, schema, job.schema_version, job.params)})
+
+
+def _decision_rule(session: Any, runtime: Any, schema: LabelSchema | None, version: int,
+                   params: dict) -> dict:
+    """The job's target precision beside the cutoff that decides acceptance: fixed in its
+    params (given, or measured on reviews when the job was created), else what the schema's
+    current calibrator turns the target into."""
+    target = params.get("target_precision")
+    if target is None or schema is None:
+        return {"target": params.get("requested_target_precision"),
+                "cutoff": params.get("cutoff"), "fixed": True}
+    _, cutoff, calibrator = labelling.target_and_cutoff(
+        session, runtime, schema, schemas.get_version(session, schema, version), target)
+    return {"target": target, "cutoff": cutoff, "fixed": False, "calibrator": calibrator}
 
 
 @router.get("/api/jobs/{job_id}/events")
