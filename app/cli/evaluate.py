@@ -24,6 +24,7 @@ import click
 from app.cli.eval_report import plot_curve, summary
 from app.cli.files import file_sha256, load_rows, load_schema, sample_rows
 from app.errors import InvalidInput
+from app.rac.calibration import with_items_reference
 from app.rac.decision import ClassifyParams, Decision, Strategy
 from app.rac.engine import Engine
 from app.rac.evaluation import DEFAULT_CUTOFFS, evaluate, is_correct, labelled_curve
@@ -75,7 +76,7 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
              judge_cache: Path | None = None, progress: bool = True,
              target_precision: float | None = 0.95, calibrate: bool = True,
              out_of_scope: int = 0, reviews: Path | None = None,
-             reviews_per_label: int = 0) -> dict[str, Any]:
+             reviews_per_label: int = 0, cutoff_from: str = "calibrator") -> dict[str, Any]:
     from tqdm import tqdm
 
     from app.config import get_settings
@@ -160,11 +161,21 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
                                         reviews, text_col, label_col, reviews_per_label, seed)
             report["reviews"] = {"file": reviews.name, "per_label": reviews_per_label,
                                  "n": calibrator.n_reviews}
+        engine = Engine(embedder, judge)
+        vectors = None
+        if cutoff_from == "items" and calibrator is not None:
+            # the cutoff read from the items' own confidences before the judge (one retrieval
+            # pass over all of them; the labelling pass below reuses their vectors)
+            vectors = embedder.embed(texts)
+            calibrator = with_items_reference(calibrator, [
+                calibrator.confidence_for(trace, trace[0].label) if trace else 0.0
+                for trace in ([c.trace_step() for c in cands]
+                              for cands in engine.retrieve(texts, index, top_k, vectors))])
         if calibrator is not None:
             report["calibrator"] = calibrator.to_json()
             report["calibrator"].pop("reference")
+        report["cutoff_from"] = cutoff_from
         setup_seconds = time.perf_counter() - built
-        engine = Engine(embedder, judge)
         judge_seconds_before = unwrapped(judge).stats.seconds if judge else 0.0
         report["params"] = {k: v for k, v in vars(params).items()}
         report["params"]["batch_size"] = batch_size
@@ -174,8 +185,9 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         started = time.perf_counter()
         for chunk in _chunks(len(texts), batch_size):
             t0 = time.perf_counter()
-            decisions.extend(engine.classify([texts[i] for i in chunk], index, params,
-                                             calibrator=calibrator))
+            decisions.extend(engine.classify(
+                [texts[i] for i in chunk], index, params, calibrator=calibrator,
+                vectors=None if vectors is None else vectors[chunk.start:chunk.stop]))
             per_item = (time.perf_counter() - t0) / len(chunk)
             latencies.extend([per_item] * len(chunk))
             bar.update(len(chunk))
@@ -340,13 +352,17 @@ def _curve(golds: list[str], decisions: list[Decision], names: set[str]) -> list
 @click.option("--reviews-per-label", type=click.IntRange(0), default=0, show_default=True,
               help="take this many --reviews rows per label as reviewed items: exemplars in "
                    "the index and the calibrator fitted on them, as the service does")
+@click.option("--cutoff-from", type=click.Choice(["calibrator", "items"]), default="calibrator",
+              show_default=True, help="where a target precision's cutoff is read from: the "
+              "calibrator's own reference (the schema's probes or the reviews, as the service "
+              "does) or the evaluated items' confidences (no gold label used)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method: str | None,
                  top_k: int, accept_threshold: float | None, cutoff: float, strategy: str | None,
                  window: int, limit: int | None, seed: int, batch_size: int, out: Path,
                  plot: Path | None, judge_cache: Path | None, target_precision: float,
                  calibrate: bool, out_of_scope: int, reviews: Path | None,
-                 reviews_per_label: int, quiet: bool) -> None:
+                 reviews_per_label: int, cutoff_from: str, quiet: bool) -> None:
     """Evaluate a labelling strategy on a CSV with gold labels (see docs/results.md)."""
     if method is not None:
         strategy = strategy_from_method(method, strategy)
@@ -358,7 +374,7 @@ def eval_command(schema: Path, data: Path, text_col: str, label_col: str, method
                       batch_size=batch_size, judge_cache=judge_cache, progress=not quiet,
                       target_precision=target_precision, calibrate=calibrate,
                       out_of_scope=out_of_scope, reviews=reviews,
-                      reviews_per_label=reviews_per_label)
+                      reviews_per_label=reviews_per_label, cutoff_from=cutoff_from)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     if plot is not None:

@@ -99,3 +99,14 @@ def test_engine_applies_a_calibrator_and_records_its_version():
     assert d.confidence == pytest.approx(1 / (1 + np.exp(-1.0)))  # sigmoid(10 * (0.3 - 0.2))
     assert d.status == "accepted"
     assert d.trace[0].p_yes == 0.3  # the raw answer stays in the trace
+
+
+def test_a_cutoff_read_from_the_items_about_to_be_labelled():
+    from app.rac.calibration import IDENTITY, Calibrator, with_items_reference
+
+    cal = Calibrator(weights=(0.0, 0.0, 1.0, 0.0, 0.0), mean=(0.0,) * 5, scale=(1.0,) * 5,
+                     reference=(0.5,) * 10)
+    assert cal.cutoff_for_precision(0.9) is None  # the probes promise nothing so precise
+    items = with_items_reference(cal, [0.99] * 50 + [0.5] * 50)
+    assert items.cutoff_for_precision(0.9) == 0.99 and items.weights == cal.weights
+    assert with_items_reference(IDENTITY, [0.99]) is IDENTITY

@@ -156,3 +156,14 @@ def test_the_old_method_spelling_still_means_the_same_strategy(files, tmp_path):
     assert [strategy_from_method(m, v) for m, v in (
         ("rac", "window"), ("rac", None), ("cascade", None), ("all-in-prompt", None))] == [
         "window", "sequential", "cascade", "all-in-prompt"]
+
+
+def test_the_cutoff_can_be_read_from_the_evaluated_items(files, tmp_path):
+    """--cutoff-from items: the target precision becomes the cutoff at which the items' own
+    calibrated confidences above it average the target (no gold label used)."""
+    report = run(files, tmp_path, "--strategy", "retrieval", "--cutoff-from", "items")
+    assert report["cutoff_from"] == "items"
+    # the tiny schema has too few examples for a prior: nothing to read a cutoff with
+    fitted = bool(report["calibrator"]["weights"])
+    assert report["calibrator"]["meta"].get("reference") == ("items" if fitted else None)
+    assert report["metrics"]["auto_accepted"]["target_precision"] == 0.95
