@@ -206,7 +206,7 @@ def with_items_reference(calibrator: Calibrator, confidences: Sequence[float]) -
     above a cutoff is the mean confidence of those items above it; the schema's probes are
     only a stand-in for them, easier than real items. On the Banking77 train dev split with the
     schema prior, target 0.95: 51.5% accepted at precision 0.949 (the best any cutoff gives
-    there: 51.2%) against 46.8% at 0.952 from the probes (bench/prior_cutoff.py)."""
+    there: 51.15%) against 46.8% at 0.952 from the probes (bench/prior_cutoff.py)."""
     if calibrator.is_identity or not len(confidences):
         return calibrator
     return replace(calibrator, reference=_reference(np.asarray(confidences, dtype=np.float64)),
