@@ -34,6 +34,7 @@ from app.rac.evaluation import coverage_at_precision, expected_calibration_error
 from app.rac.index import Candidate, LabelIndex
 from app.rac.prior import fit_prior
 from app.rac.review_probes import left_out_traces
+from app.rac.scorer import fit_scorer
 from bench.common import dev_split, load_labels, load_rows
 
 RESULTS = Path(__file__).parent / "results"
@@ -84,6 +85,10 @@ def main() -> None:
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--per-label", type=int, nargs="+", default=[10])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--scorer", action="store_true",
+                        help="with the learnt scorer fitted on the index after the reviews (the "
+                             "service's default): it ranks the dev items and the left-out "
+                             "reviews (its head has seen them)")
     parser.add_argument("--out", type=Path, default=RESULTS / "review_calibration.json")
     args = parser.parse_args()
     labels = load_labels(args.schema)
@@ -97,7 +102,7 @@ def main() -> None:
     prior = fit_prior(schema_index, 5)
     engine = Engine(embedder, None)
     params = ClassifyParams(top_k=5, target_precision=TARGET, strategy="cascade")
-    report: dict = {"dev_items": len(dev), "target": TARGET, "runs": []}
+    report: dict = {"dev_items": len(dev), "target": TARGET, "scorer": args.scorer, "runs": []}
     for per_label in args.per_label:
         for seed in args.seeds:
             reviews = reviews_from(pool, names, per_label, seed)
@@ -110,13 +115,15 @@ def main() -> None:
             x_then = np.array([features(d.trace, d.label) for d in then])
             y_then = np.array([d.label == g for d, g in zip(then, golds, strict=True)])
             index.add_exemplars(keys, vectors, golds)
-            traces = left_out_traces(index, keys, vectors, 5)
+            scorer = fit_scorer(index, version=1) if args.scorer else None
+            traces = left_out_traces(index, keys, vectors, 5, scorer)
             x_loo = np.array([features(t, t[0].label) for t in traces])
             y_loo = np.array([t[0].label == g for t, g in zip(traces, golds, strict=True)])
             # the model's own label and outcome, its evidence (score, margin, rank) as now
             x_ref = np.array([features(t, d.label) if any(s.label == d.label for s in t)
                               else old for t, d, old in zip(traces, then, x_then, strict=True)])
-            x_dev, y_dev = rows_of(index.candidates(dev_vectors, 5), dev_golds)
+            x_dev, y_dev = rows_of(scorer.rerank(index, dev_vectors, 5) if scorer is not None
+                                   else index.candidates(dev_vectors, 5), dev_golds)
             run: dict = {"per_label": per_label, "seed": seed,
                          "features": {"reviews_when_classified": describe(x_then, y_then),
                                       "reviews_left_out_now": describe(x_loo, y_loo),
