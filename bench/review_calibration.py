@@ -34,11 +34,12 @@ from app.rac.evaluation import coverage_at_precision, expected_calibration_error
 from app.rac.index import Candidate, LabelIndex
 from app.rac.prior import fit_prior
 from app.rac.review_probes import left_out_traces
-from app.rac.scorer import fit_scorer
+from app.rac.scorer import SHORTLIST, fit_scorer
 from bench.common import dev_split, load_labels, load_rows
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 0.95
+CROSS_FOLDS = 5
 SCORE, MARGIN = calibration.FEATURES.index("retrieval_score"), calibration.FEATURES.index("margin")
 
 
@@ -88,7 +89,8 @@ def main() -> None:
     parser.add_argument("--scorer", action="store_true",
                         help="with the learnt scorer fitted on the index after the reviews (the "
                              "service's default): it ranks the dev items and the left-out "
-                             "reviews (its head has seen them)")
+                             "reviews (its head has seen them); plus the reviews scored by "
+                             "heads cross-fitted in 5 folds")
     parser.add_argument("--out", type=Path, default=RESULTS / "review_calibration.json")
     args = parser.parse_args()
     labels = load_labels(args.schema)
@@ -124,14 +126,31 @@ def main() -> None:
                               else old for t, d, old in zip(traces, then, x_then, strict=True)])
             x_dev, y_dev = rows_of(scorer.rerank(index, dev_vectors, 5) if scorer is not None
                                    else index.candidates(dev_vectors, 5), dev_golds)
+            variants = {"when_classified": (x_then, y_then), "left_out_now": (x_loo, y_loo),
+                        "model_label_evidence_now": (x_ref, y_then)}
+            if scorer is not None:  # the head cross-fitted: each fold scored by a head without it
+                folds = np.arange(len(keys)) % CROSS_FOLDS
+                crossed: list = [None] * len(keys)
+                for f in range(CROSS_FOLDS):
+                    held = np.flatnonzero(folds == f)
+                    rest = np.flatnonzero(folds != f)
+                    partial = LabelIndex.build(labels, embedder, reuse=reuse)
+                    partial.add_exemplars([keys[i] for i in rest], vectors[rest],
+                                          [golds[i] for i in rest])
+                    head = fit_scorer(partial, version=1)
+                    scores, ids = index.search_without_own(vectors[held], [keys[i] for i in held],
+                                                           SHORTLIST)
+                    for i, cands in zip(held, head.rerank_scored(index, vectors[held], scores,
+                                                                 ids, 5), strict=True):
+                        crossed[i] = [c.trace_step() for c in cands]
+                variants["left_out_cross_fitted"] = (
+                    np.array([features(t, t[0].label) for t in crossed]),
+                    np.array([t[0].label == g for t, g in zip(crossed, golds, strict=True)]))
             run: dict = {"per_label": per_label, "seed": seed,
-                         "features": {"reviews_when_classified": describe(x_then, y_then),
-                                      "reviews_left_out_now": describe(x_loo, y_loo),
-                                      "model_label_evidence_now": describe(x_ref, y_then),
+                         "features": {**{f"reviews_{k}": describe(x, y)
+                                         for k, (x, y) in variants.items()},
                                       "dev": describe(x_dev, y_dev)}}
-            for name, (x, y) in {"when_classified": (x_then, y_then),
-                                 "left_out_now": (x_loo, y_loo),
-                                 "model_label_evidence_now": (x_ref, y_then)}.items():
+            for name, (x, y) in variants.items():
                 run[name] = applied(calibration.fit(x.tolist(), y.tolist(), version=1), x_dev,
                                     y_dev)
             half = np.random.default_rng(seed).permutation(len(y_dev))
