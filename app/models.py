@@ -11,10 +11,10 @@ from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.label_studio.models import LabelStudioAnnotation
 from app.labelling.models import Annotation, Exemplar, ItemState
 from app.review_page.models import PageSession
-from app.scorer.models import ScorerVersion
+from app.scorer.models import ItemVector, ScorerVersion
 
 __all__ = [
     "Annotation", "ApiKey", "Base", "CalibratorVersion", "Dataset", "DatasetItem", "Exemplar",
-    "Item", "ItemState", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation", "PageSession",
-    "Project", "SchemaPrior", "SchemaVersion", "ScorerVersion", "TrainedJudge",
+    "Item", "ItemState", "ItemVector", "Job", "JobChunk", "LabelSchema", "LabelStudioAnnotation",
+    "PageSession", "Project", "SchemaPrior", "SchemaVersion", "ScorerVersion", "TrainedJudge",
 ]

@@ -2,12 +2,15 @@
 
 Review is simulated as in bench/learning_curve.py: n items per label of the pool (train outside
 the dev split, bench.common) are reviewed, join the label index as exemplars, and the scorer
-(app/rac/scorer.py) is fitted on the index, timed. Each round reports, for retrieval alone and
-retrieval re-ranked by the scorer: accuracy, and with a calibrator fitted on 1,000 dev items (the
-reviews of the calibration, as bench/calibration_eval.py) the test ECE and the precision and
-coverage at the cutoff chosen for precision 0.95.
+(app/rac/scorer.py) is fitted on the index, timed, twice: on the index alone (`learnt`) and, as
+the service fits it, with the rest of the pool as the schema's unreviewed items whose labels are
+propagated from the reviews (`unlabelled`; never dev or test items). Each round reports, for
+retrieval alone and retrieval re-ranked by each scorer: accuracy, and with a calibrator fitted
+on 1,000 dev items (the reviews of the calibration, as bench/calibration_eval.py) the test ECE
+and the precision and coverage at the cutoff chosen for precision 0.95.
 
-`--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only).
+`--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only);
+`--tune-unlabelled` a grid of the propagation's K and ALPHA and the unlabelled items' weight.
 `--order` compares review orders: rounds of 77 reviews drawn from the pool either least
 confident first (the review queue's order; the model refitted after every round) or at random
 (same seed), with test accuracy after 385 and 770 reviews.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -32,13 +36,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.rac import propagation  # noqa: E402
 from app.rac.bundled import embedder_model_dir  # noqa: E402
 from app.rac.decision import ClassifyParams, Decision  # noqa: E402
 from app.rac.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from app.rac.engine import Engine  # noqa: E402
 from app.rac.index import LabelIndex  # noqa: E402
 from app.rac.prompts import LabelInfo  # noqa: E402
-from app.rac.scorer import BLEND, C, LearntScorer, fit_scorer  # noqa: E402
+from app.rac.scorer import BLEND, UNLABELLED_WEIGHT, C, LearntScorer, fit_scorer  # noqa: E402
 from app.rac.training import LabelledText, select_examples  # noqa: E402
 from bench.calibration_eval import calibrate_and_cut  # noqa: E402
 from bench.common import dev_split, load_labels, load_rows  # noqa: E402
@@ -140,11 +145,24 @@ def curve(s: Setup) -> dict:
         reviewed = _reviewed(s, n)
         index = s.index_with(reviewed)
         scorer = fit_scorer(index, version=1)
+        pool = unreviewed(s, reviewed)
+        semi = fit_scorer(index, version=1, unlabelled=pool)
         key = "all" if n is None else str(n)
-        out[key] = {"reviewed": len(reviewed), "refit_seconds": scorer.fit_seconds,
-                    "today": measure(s, index, None), "learnt": measure(s, index, scorer)}
+        out[key] = {"reviewed": len(reviewed), "unlabelled_pool": len(pool),
+                    "refit_seconds": scorer.fit_seconds,
+                    "refit_seconds_unlabelled": semi.fit_seconds,
+                    "load_average": os.getloadavg(),
+                    "today": measure(s, index, None), "learnt": measure(s, index, scorer),
+                    "unlabelled": measure(s, index, semi)}
         print(key, json.dumps(out[key]), flush=True)
     return out
+
+
+def unreviewed(s: Setup, reviewed: list[int]) -> np.ndarray:
+    """The pool's vectors but the reviewed ones: the items a service holds unreviewed."""
+    keep = np.ones(len(s.pool), dtype=bool)
+    keep[reviewed] = False
+    return s.pool_vectors[keep]
 
 
 def _reviewed(s: Setup, n: int | None) -> list[int]:
@@ -168,6 +186,35 @@ def tune(s: Setup) -> dict:
                                                                      scorer), s.dev)
         out[str(n)] = row
         print(n, json.dumps(row), flush=True)
+    return out
+
+
+def tune_unlabelled(s: Setup) -> dict:
+    """Dev accuracy of the scorer fitted with the unreviewed pool, over the propagation's
+    neighbours K, its ALPHA and the unlabelled items' weight (train only)."""
+    out: dict = {}
+    defaults = propagation.K, propagation.ALPHA
+    try:
+        for n in (5, 10, 20):
+            reviewed = _reviewed(s, n)
+            index = s.index_with(reviewed)
+            pool = unreviewed(s, reviewed)
+            row = {"today": s.accuracy(s.label(s.dev_vectors, index, None), s.dev),
+                   "learnt": s.accuracy(s.label(s.dev_vectors, index,
+                                                fit_scorer(index, version=1)), s.dev)}
+            for k in (10, 20):
+                for alpha in (0.8, 0.9, 0.99):
+                    propagation.K, propagation.ALPHA = k, alpha
+                    for weight in (0.3, 1.0):
+                        scorer = fit_scorer(index, version=1, unlabelled=pool,
+                                            unlabelled_weight=weight)
+                        row[f"K={k} alpha={alpha:g} weight={weight:g}"] = {
+                            "accuracy": s.accuracy(s.label(s.dev_vectors, index, scorer), s.dev),
+                            "fit_seconds": scorer.fit_seconds}
+            out[str(n)] = row
+            print(n, json.dumps(row), flush=True)
+    finally:
+        propagation.K, propagation.ALPHA = defaults
     return out
 
 
@@ -213,6 +260,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--tune", action="store_true")
+    mode.add_argument("--tune-unlabelled", action="store_true")
     mode.add_argument("--order", action="store_true")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -220,14 +268,21 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    s = Setup(args)
-    report: dict = {"scorer": {"C": C, "blend": BLEND}, "test_items": len(s.test)}
+    tuning = args.tune or args.tune_unlabelled
+    s = Setup(args, dev_only=tuning)
+    report: dict = {"scorer": {"C": C, "blend": BLEND, "unlabelled_weight": UNLABELLED_WEIGHT,
+                               "propagation_k": propagation.K,
+                               "propagation_alpha": propagation.ALPHA},
+                    "test_items": len(s.test), "load_average_start": os.getloadavg()}
     if args.tune:
         report["tune_dev"] = tune(s)
+    elif args.tune_unlabelled:
+        report["tune_unlabelled_dev"] = tune_unlabelled(s)
     elif args.order:
         report["order"] = order(s)
     else:
         report["curve"] = curve(s)
+    report["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
 

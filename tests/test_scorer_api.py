@@ -138,3 +138,42 @@ def test_a_schema_change_retrains_cleanly(client, session_factory):
     assert decision["scorer_version"] == newest.version and decision["schema_version"] == 2
     with session_factory() as session:
         assert scorer_service.due(session) == []
+
+
+def test_a_refit_learns_from_the_unreviewed_items_and_keeps_their_vectors(
+        client, session_factory, monkeypatch):
+    from app.items.models import Item
+    from app.scorer.models import ItemVector
+
+    headers = setup(client, session_factory)
+    seen: list = []
+    real_fit = scorer_service.fit_scorer
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        fitted = real_fit(*args, **kwargs)
+        seen.append((kwargs.get("unlabelled"), fitted))
+        return fitted
+
+    monkeypatch.setattr(scorer_service, "fit_scorer", spy)
+    client.post("/v1/items/first/review", json={"schema": "cards", "label": "lost_card"},
+                headers=headers)
+    wait_for(lambda: versions(session_factory), 60, what="a scorer refit")
+    unlabelled, fitted = seen[-1]
+    # the four unreviewed items: embedded, used by the fit and kept for the next refits
+    assert unlabelled.shape == (len(TEXTS) - 1, 384) and fitted.n_unlabelled == len(TEXTS) - 1
+    with session_factory() as session:
+        kept = set(session.scalars(select(Item.external_id).join(
+            ItemVector, ItemVector.item_id == Item.id)))
+    assert kept == set(TEXTS) - {"first"}
+    runtime = client.app.state.runtime
+    calls: list[int] = []
+    real_embed = runtime.embedder.embed
+    monkeypatch.setattr(runtime.embedder, "embed",
+                        lambda texts: calls.append(len(texts)) or real_embed(texts))
+    client.post("/v1/items/r2/review", json={"schema": "cards", "label": "lost_card"},
+                headers=headers)
+    wait_for(lambda: [v for v in versions(session_factory) if v.n_reviews == 2], 60,
+             what="a refit on two reviews")
+    # r2 left the pool (reviewed); the rest came from the stored vectors, none embedded again
+    assert seen[-1][0].shape == (len(TEXTS) - 2, 384)
+    assert calls == [1]  # only the review's own exemplar vector

@@ -28,3 +28,16 @@ class ScorerVersion(Base):
     """The newest exemplar id the fit saw."""
     fit_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ItemVector(Base):
+    """An item's embedding, kept for the learnt scorer's fits: the schema's unreviewed items
+    teach it through label propagation (app/rac/propagation.py), and embedding thousands of
+    items again at every refit would cost minutes."""
+
+    __tablename__ = "item_vectors"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    embedder_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
+from app.items.models import Item
 from app.label_schemas.models import LabelSchema, SchemaVersion
 from app.labelling.models import Exemplar
 from app.rac.scorer import LearntScorer
-from app.scorer.models import ScorerVersion
+from app.scorer.models import ItemVector, ScorerVersion
 
 # By (row id, creation time): a database emptied and refilled (SQLite reuses ids) never serves
 # another fit's weights.
@@ -82,3 +83,24 @@ def current(session: Session, schema_id: int) -> LearntScorer | None:
     return scorer
 
 
+def unreviewed_items(session: Session, schema_id: int, project_id: int, embedder_id: str,
+                     limit: int) -> Sequence[Any]:
+    """The project's newest `limit` items that no one reviewed for the schema: `id`, `text`
+    and `vector` (the stored embedding by `embedder_id`; null when not embedded yet)."""
+    reviewed = select(Exemplar.item_id).where(Exemplar.schema_id == schema_id,
+                                              Exemplar.item_id == Item.id).exists()
+    return session.execute(
+        select(Item.id, Item.text, ItemVector.vector)
+        .outerjoin(ItemVector, (ItemVector.item_id == Item.id)
+                   & (ItemVector.embedder_id == embedder_id))
+        .where(Item.project_id == project_id, ~reviewed)
+        .order_by(Item.id.desc()).limit(limit)).all()
+
+
+def store_item_vectors(session: Session, embedder_id: str, item_ids: Sequence[int],
+                       vectors: Sequence[bytes]) -> None:
+    """Keep items' embeddings; an item stored meanwhile (another process) is left as it is."""
+    known = set(session.scalars(select(ItemVector.item_id).where(
+        ItemVector.embedder_id == embedder_id, ItemVector.item_id.in_(list(item_ids)))))
+    session.add_all(ItemVector(item_id=i, embedder_id=embedder_id, vector=v)
+                    for i, v in zip(item_ids, vectors, strict=True) if i not in known)
