@@ -87,13 +87,14 @@ def unreviewed_items(session: Session, schema_id: int, project_id: int, embedder
                      limit: int) -> Sequence[Any]:
     """The project's newest `limit` items that no one reviewed for the schema: `id`, `text`
     and `vector` (the stored embedding by `embedder_id`; null when not embedded yet)."""
-    reviewed = select(Exemplar.item_id).where(Exemplar.schema_id == schema_id,
-                                              Exemplar.item_id == Item.id).exists()
+    # NOT IN an uncorrelated subquery: both databases evaluate it once (a correlated NOT EXISTS
+    # took 54 s on SQLite for 8,003 items and 1,540 reviews, bench/scorer_refit.py)
+    reviewed = select(Exemplar.item_id).where(Exemplar.schema_id == schema_id)
     return session.execute(
         select(Item.id, Item.text, ItemVector.vector)
         .outerjoin(ItemVector, (ItemVector.item_id == Item.id)
                    & (ItemVector.embedder_id == embedder_id))
-        .where(Item.project_id == project_id, ~reviewed)
+        .where(Item.project_id == project_id, Item.id.not_in(reviewed))
         .order_by(Item.id.desc()).limit(limit)).all()
 
 
