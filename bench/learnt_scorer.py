@@ -12,8 +12,9 @@ and the precision and coverage at the cutoff chosen for precision 0.95.
 `--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only);
 `--tune-unlabelled` a grid of the propagation's K and ALPHA and the unlabelled items' weight.
 `--order` compares review orders: rounds of 77 reviews drawn from the pool either least
-confident first (the review queue's order; the model refitted after every round) or at random
-(same seed), with test accuracy after 385 and 770 reviews.
+confident first (the review queue's order; the model refitted after every round, with the
+unreviewed rest of the pool) or at random (same seed), with test accuracy after 385 and 770
+reviews.
 
     python bench/learnt_scorer.py --schema schemas/banking77.yaml --train train.csv \
         --test test.csv --out bench/results/learnt_scorer.json [--tune | --order] \
@@ -199,9 +200,9 @@ def tune_unlabelled(s: Setup) -> dict:
             reviewed = _reviewed(s, n)
             index = s.index_with(reviewed)
             pool = unreviewed(s, reviewed)
-            row = {"today": s.accuracy(s.label(s.dev_vectors, index, None), s.dev),
-                   "learnt": s.accuracy(s.label(s.dev_vectors, index,
-                                                fit_scorer(index, version=1)), s.dev)}
+            row: dict = {"today": s.accuracy(s.label(s.dev_vectors, index, None), s.dev),
+                         "learnt": s.accuracy(s.label(s.dev_vectors, index,
+                                                      fit_scorer(index, version=1)), s.dev)}
             for k in (10, 20):
                 for alpha in (0.8, 0.9, 0.99):
                     propagation.K, propagation.ALPHA = k, alpha
@@ -239,7 +240,9 @@ def order(s: Setup, seed: int = 0) -> dict:
             remaining = [i for i in remaining if i not in taken]
             reviewed += batch
             index = s.index_with(reviewed)
-            scorer = fit_scorer(index, version=len(reviewed))
+            # as the service fits it: the not yet reviewed rest of the pool is the unlabelled pool
+            scorer = fit_scorer(index, version=len(reviewed),
+                                unlabelled=s.pool_vectors[remaining])
             if len(reviewed) in ORDER_STOPS:
                 rows[str(len(reviewed))] = {
                     "today": s.accuracy(s.label(s.test_vectors, index, None), s.test),
