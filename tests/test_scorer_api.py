@@ -167,8 +167,9 @@ def test_a_refit_learns_from_the_unreviewed_items_and_keeps_their_vectors(
     assert kept == set(TEXTS) - {"first"}
     runtime = client.app.state.runtime
     calls: list[int] = []
-    real_embed = runtime.embedder.embed
-    monkeypatch.setattr(runtime.embedder, "embed",
+    model = getattr(runtime.embedder, "inner", runtime.embedder)  # under the request coalescer
+    real_embed = model.embed
+    monkeypatch.setattr(model, "embed",
                         lambda texts: calls.append(len(texts)) or real_embed(texts))
     client.post("/v1/items/r2/review", json={"schema": "cards", "label": "lost_card"},
                 headers=headers)

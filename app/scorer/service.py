@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import session_scope
 from app.label_schemas import repository as schemas
 from app.label_schemas.index import index_for
+from app.rac.coalescing_embedder import CoalescingEmbedder
 from app.rac.embedder import Embedder
 from app.rac.scorer import fit_scorer
 from app.runtime import Runtime
@@ -33,10 +34,10 @@ POOL_LIMIT = 8000
 """Unreviewed items a fit propagates labels to (the newest): the Banking77 bench's pool was
 6,500-8,000 items; the graph and the fit grow with it (~20 s for 1,540 reviews + 6,500 items)."""
 EMBED_SECONDS = 15.0
-"""Time a refit may spend embedding unreviewed items not embedded yet (64 at a time); the rest
+"""Time a refit may spend embedding unreviewed items not embedded yet (32 at a time); the rest
 wait for the next refits, so a refit stays within its budget (<= 60 s for 1,540 reviews) while
 a fresh upload of thousands of items joins the pool over a few refits."""
-_EMBED_BATCH = 64
+_EMBED_BATCH = 32  # a short pass at a time: the refit shares the cores with requests
 
 
 def due(session: Session) -> list[int]:
@@ -66,7 +67,12 @@ def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> S
         number = repository.latest_version_number(session, schema_id) + 1
         pool = repository.unreviewed_items(session, schema_id, schema.project_id,
                                            runtime.embedder.model_id, POOL_LIMIT)
-    unlabelled = unlabelled_vectors(factory, runtime.embedder, pool)
+    embedder = runtime.embedder
+    if isinstance(embedder, CoalescingEmbedder):
+        # not through the requests' shared passes: a request arriving meanwhile would wait
+        # for the refit's batch to finish, or share a pass with it
+        embedder = embedder.inner
+    unlabelled = unlabelled_vectors(factory, embedder, pool)
     # seconds: no transaction is held meanwhile
     fitted = fit_scorer(index, version=number, unlabelled=unlabelled)
     with session_scope(factory) as session:
