@@ -221,3 +221,10 @@ def chunk_ids(session: Session, job_id: int) -> list[int]:
 def job_state(session: Session, job_id: int) -> str | None:
     """The job's state as stored now (a cancel from another request shows at once)."""
     return session.scalar(select(Job.state).where(Job.id == job_id))
+
+
+def job_item_ids(session: Session, job_id: int) -> list[int]:
+    """Every item id of the job, in chunk order."""
+    return [item_id for ids in session.scalars(
+        select(JobChunk.item_ids).where(JobChunk.job_id == job_id).order_by(JobChunk.seq))
+        for item_id in ids]

@@ -29,7 +29,7 @@ from app.datasets.service import upload_status
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.items import repository as items
-from app.jobs import repository
+from app.jobs import items_cutoff, repository
 from app.jobs.api import JobIn
 from app.jobs.models import FINAL_STATES, Job, JobChunk
 from app.label_schemas import repository as schemas
@@ -185,6 +185,7 @@ def run_chunk(factory: sessionmaker[Session], runtime: Runtime, worker: str,
         claimed_id, job_id, attempt = chunk.id, chunk.job_id, chunk.attempts
     try:
         with _lease_heartbeat(factory, claimed_id, worker, lease):
+            items_cutoff.fix_cutoff(factory, runtime, job_id)  # once per job, before labelling
             written = _label_chunk(factory, runtime, claimed_id, worker)
     except Exception as exc:  # any failure: record it, back off, let the chunk be tried again
         give_up = attempt >= MAX_ATTEMPTS
