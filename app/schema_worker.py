@@ -7,7 +7,9 @@ after the request that made work (`wake`, run once its transaction committed) an
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +18,19 @@ from app.db import session_scope
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+BACKGROUND_NICENESS = 10
+
+
+def lower_own_priority() -> None:
+    """Run this thread at a lower CPU priority than the request threads: a refit or a prior fit
+    can use a core for tens of seconds, and requests meanwhile should not queue behind it (Linux
+    sets a priority per thread; elsewhere this does nothing). Work it hands to a library's own
+    thread pool (torch, BLAS) keeps that pool's priority."""
+    # Not Linux, or not allowed: run at the usual priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
 
 class SchemaWorker:
@@ -73,6 +88,7 @@ class SchemaWorker:
         return done
 
     def _run(self) -> None:
+        lower_own_priority()
         while not self._stop.is_set():
             self._wake.wait(self.every_seconds)
             self._wake.clear()
