@@ -50,7 +50,6 @@ class SchemaWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.done = 0
 
     def due(self, session: Session) -> list[int]:
         raise NotImplementedError
@@ -84,7 +83,6 @@ class SchemaWorker:
                 done += 1
             except Exception:  # one schema's failure must not stop the others'
                 log.exception("%s of schema %s failed", self.what, schema_id)
-        self.done += done
         return done
 
     def _run(self) -> None:

@@ -43,7 +43,6 @@ class CoalescingEmbedder(Embedder):
         self._lock = threading.Lock()
         self._queued: list[_Call] = []
         self._running = False
-        self.passes = 0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         call = _Call(list(texts))
@@ -69,7 +68,6 @@ class CoalescingEmbedder(Embedder):
                 batch.append(self._queued.pop(0))
         try:
             vectors = self.inner.embed([text for call in batch for text in call.texts])
-            self.passes += 1
             start = 0
             for call in batch:
                 call.vectors = vectors[start:start + len(call.texts)]
