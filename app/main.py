@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,6 +20,7 @@ from app import __version__
 from app.auth.routes import router as keys_router
 from app.body_limit import BodyLimitMiddleware
 from app.calibration.routes import router as calibration_router
+from app.calibration.service import refit_for_new_scorer as refit_calibrator_for_new_scorer
 from app.config import Settings, get_settings
 from app.datasets import upload as dataset_upload
 from app.datasets.routes import router as datasets_router
@@ -107,8 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # lifespan entered again on the same app (schemathesis' ASGI calls in test_fuzz_api.py)
         # replaced app.state's refitter, and the first one kept running after the test's
         # database was dropped ("relation exemplars does not exist" after pytest's summary).
-        refitter = app.state.scorer_refitter = ScorerRefitter(app.state.session_factory,
-                                                              app.state.runtime)
+        refitter = app.state.scorer_refitter = ScorerRefitter(
+            app.state.session_factory, app.state.runtime,
+            after_refit=partial(refit_calibrator_for_new_scorer, app.state.session_factory,
+                                app.state.runtime))
         refitter.start()
         prior_fitter = app.state.prior_fitter = PriorFitter(app.state.session_factory,
                                                             app.state.runtime)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +36,11 @@ from app.rac.evaluation import coverage_at_precision, expected_calibration_error
 from app.rac.index import Candidate, LabelIndex
 from app.rac.prior import fit_prior
 from app.rac.review_probes import left_out_traces
-from app.rac.scorer import SHORTLIST, fit_scorer
+from app.rac.scorer import fit_scorer, with_held_out_heads
 from bench.common import dev_split, load_labels, load_rows
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 0.95
-CROSS_FOLDS = 5
 SCORE, MARGIN = calibration.FEATURES.index("retrieval_score"), calibration.FEATURES.index("margin")
 
 
@@ -91,6 +92,9 @@ def main() -> None:
                              "service's default): it ranks the dev items and the left-out "
                              "reviews (its head has seen them); plus the reviews scored by "
                              "heads cross-fitted in 5 folds")
+    parser.add_argument("--unlabelled", action="store_true",
+                        help="with --scorer: the scorer also learns from the unreviewed rest of "
+                             "the pool (train outside dev), as the service's does")
     parser.add_argument("--out", type=Path, default=RESULTS / "review_calibration.json")
     args = parser.parse_args()
     labels = load_labels(args.schema)
@@ -104,7 +108,16 @@ def main() -> None:
     prior = fit_prior(schema_index, 5)
     engine = Engine(embedder, None)
     params = ClassifyParams(top_k=5, target_precision=TARGET, strategy="cascade")
-    report: dict = {"dev_items": len(dev), "target": TARGET, "scorer": args.scorer, "runs": []}
+    pool_vectors = embedder.embed([t for t, _ in pool]) if args.unlabelled else None
+
+    def unlabelled_of(reviews: list[tuple[str, str]]) -> np.ndarray | None:
+        if pool_vectors is None:
+            return None
+        reviewed = set(reviews)
+        return pool_vectors[[i for i, row in enumerate(pool) if row not in reviewed]]
+
+    report: dict = {"dev_items": len(dev), "target": TARGET, "scorer": args.scorer,
+                    "unlabelled": args.unlabelled, "runs": []}
     for per_label in args.per_label:
         for seed in args.seeds:
             reviews = reviews_from(pool, names, per_label, seed)
@@ -117,8 +130,17 @@ def main() -> None:
             x_then = np.array([features(d.trace, d.label) for d in then])
             y_then = np.array([d.label == g for d, g in zip(then, golds, strict=True)])
             index.add_exemplars(keys, vectors, golds)
-            scorer = fit_scorer(index, version=1) if args.scorer else None
-            traces = left_out_traces(index, keys, vectors, 5, scorer)
+            started = time.perf_counter()
+            unlabelled = unlabelled_of(reviews)
+            scorer = fit_scorer(index, version=1, unlabelled=unlabelled) if args.scorer else None
+            fit_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            scorer = with_held_out_heads(scorer, index, unlabelled=unlabelled) if scorer \
+                else None
+            held_out_seconds = time.perf_counter() - started
+            # the full head on the reviews it was trained on (what the service no longer does)
+            traces = left_out_traces(index, keys, vectors, 5,
+                                     replace(scorer, held_out=()) if scorer else None)
             x_loo = np.array([features(t, t[0].label) for t in traces])
             y_loo = np.array([t[0].label == g for t, g in zip(traces, golds, strict=True)])
             # the model's own label and outcome, its evidence (score, margin, rank) as now
@@ -128,25 +150,16 @@ def main() -> None:
                                    else index.candidates(dev_vectors, 5), dev_golds)
             variants = {"when_classified": (x_then, y_then), "left_out_now": (x_loo, y_loo),
                         "model_label_evidence_now": (x_ref, y_then)}
-            if scorer is not None:  # the head cross-fitted: each fold scored by a head without it
-                folds = np.arange(len(keys)) % CROSS_FOLDS
-                crossed: list = [None] * len(keys)
-                for f in range(CROSS_FOLDS):
-                    held = np.flatnonzero(folds == f)
-                    rest = np.flatnonzero(folds != f)
-                    partial = LabelIndex.build(labels, embedder, reuse=reuse)
-                    partial.add_exemplars([keys[i] for i in rest], vectors[rest],
-                                          [golds[i] for i in rest])
-                    head = fit_scorer(partial, version=1)
-                    scores, ids = index.search_without_own(vectors[held], [keys[i] for i in held],
-                                                           SHORTLIST)
-                    for i, cands in zip(held, head.rerank_scored(index, vectors[held], scores,
-                                                                 ids, 5), strict=True):
-                        crossed[i] = [c.trace_step() for c in cands]
+            if scorer is not None:  # as the service fits it: each review by its held-out head
+                crossed = left_out_traces(index, keys, vectors, 5, scorer)
                 variants["left_out_cross_fitted"] = (
                     np.array([features(t, t[0].label) for t in crossed]),
                     np.array([t[0].label == g for t, g in zip(crossed, golds, strict=True)]))
             run: dict = {"per_label": per_label, "seed": seed,
+                         "scorer_fit_seconds": round(fit_seconds, 1) if scorer else None,
+                         "held_out_heads_seconds": round(held_out_seconds, 1) if scorer
+                         else None,
+                         "unlabelled": scorer.n_unlabelled if scorer else 0,
                          "features": {**{f"reviews_{k}": describe(x, y)
                                          for k, (x, y) in variants.items()},
                                       "dev": describe(x_dev, y_dev)}}

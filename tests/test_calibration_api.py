@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from sqlalchemy import select
 
 from app.labelling.models import Annotation
+from app.rac.scorer import CROSS_FOLDS
+from app.scorer import repository as scorers_repository
+from app.scorer.models import ScorerVersion
 from tests.helpers import bearer, demo_schema, new_key, seed_labelled_items
 
 
@@ -119,7 +124,9 @@ def test_cli_calibrate_and_cutoff(client, session_factory, db, settings):
     assert missing.returncode == 2 and "no project" in missing.stderr
 
 
-def test_reviews_refit_the_calibrator_automatically(client, session_factory):
+def test_reviews_refit_the_calibrator_automatically(client, session_factory, monkeypatch):
+    # only the reviews refit it here (each new learnt scorer refits it too: tested below)
+    monkeypatch.setattr("app.scorer.service.due", lambda session: [])
     headers = seed_and_review(client, session_factory, 45)  # crosses 30, then 30 + 10
     body = client.get("/v1/schemas/support/calibration", headers=headers).json()
     assert body["fitted"] and body["version"] == 2 and body["n_reviews"] == 40
@@ -129,8 +136,10 @@ def test_refit_decides_reviewed_items_again_against_the_index_without_them(
         client, session_factory, settings, monkeypatch):
     """The calibrator is fitted on each reviewed item as the current index (every other review
     an exemplar) decides it, not on the features stored with the model's old decision: those
-    were computed before the reviews joined the index and made it over-confident. Not while a
-    learnt scorer ranks the items (its head has seen them): then the stored features stay."""
+    were computed before the reviews joined the index and made it over-confident. With a learnt
+    scorer each is ranked by the scorer's held-out head that never saw it; a scorer without
+    held-out heads (stored before they existed) has seen them: then the stored features stay.
+    Each new scorer refits the calibrator on the refitter's thread."""
     monkeypatch.setattr("app.scorer.service.due", lambda session: [])  # no scorer until below
     from app.calibration import service as calibration
     from app.calibration.models import CalibratorVersion
@@ -176,12 +185,36 @@ def test_refit_decides_reviewed_items_again_against_the_index_without_them(
     relabelled = [i for i, (item_id, _, label) in enumerate(rows) if reviewed[item_id] != label]
     assert len(y) == 36 and len(relabelled) == 9 and not any(y[i] for i in relabelled)
     assert sum(y) >= 18
-    from app.scorer import service as scorers
+    from app.scorer.worker import ScorerRefitter
 
-    scorers.refit(session_factory, runtime, schema.id)
     with session_factory() as session:
-        x_scorer, _ = calibration.reviewed_decisions(session, schema, runtime)
-    assert x_scorer == x_stored
+        before = calibration.current(session, schema.id).version
+    refitter = ScorerRefitter(session_factory, runtime,
+                              after_refit=partial(calibration.refit_for_new_scorer,
+                                                  session_factory, runtime))
+    refitter.work(schema.id)  # the scorer, then the calibrator on its held-out heads
+    with session_factory() as session:
+        x_scorer, y_scorer = calibration.reviewed_decisions(session, schema, runtime)
+        versions = session.scalars(select(CalibratorVersion.version)
+                                   .order_by(CalibratorVersion.version)).all()
+        scorer_row = scorers_repository.latest(session, schema.id)
+        stored_scorer = scorers_repository.current(session, schema.id)
+        assert scorer_row is not None and stored_scorer is not None
+        assert len(scorers_repository.with_held_out_heads(session, schema.id, stored_scorer)
+                   .held_out) == CROSS_FOLDS
+    assert versions[-1] == before + 1  # refitted after the new scorer, on the same 36 reviews
+    assert len(y_scorer) == 36 and all(row[score] > 0.3 for row in x_scorer)
+    assert x_scorer != x
+    # A scorer without held-out heads (before they are stored, or stored before they existed)
+    # has seen every review: the stored features stay.
+    with session_factory() as session:
+        row = session.get(ScorerVersion, scorer_row.id)
+        assert row is not None
+        row.held_out_params = None
+        session.commit()
+    with session_factory() as session:
+        x_old, _ = calibration.reviewed_decisions(session, schema, runtime)
+    assert x_old == x_stored
 
 
 def _seed_decisions(factory, project, doc, rows, decisions):  # type: ignore[no-untyped-def]

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.calibration import repository
 from app.calibration.models import CalibratorVersion
+from app.db import session_scope
 from app.label_schemas import repository as schemas
 from app.label_schemas.index import private_index_for
 from app.label_schemas.models import LabelSchema
 from app.rac import calibration
 from app.rac.calibration import IDENTITY, Calibrator, CutoffChoice, choose_cutoff, features
 from app.rac.review_probes import refit_rows
+from app.rac.scorer import LearntScorer
 from app.runtime import Runtime
 from app.scorer import repository as scorers
 
@@ -49,7 +51,13 @@ def reviewed_decisions(session: Session, schema: LabelSchema, runtime: Runtime |
     index = private_index_for(session, runtime, schema, schemas.get_version(session, schema))
     return refit_rows(index, [str(item_id) for item_id, *_ in rows], [r[1] for r in rows],
                       [r[2] for r in rows], [r[3] for r in rows],
-                      runtime.settings.engine.top_k, scorers.current(session, schema.id))
+                      runtime.settings.engine.top_k, _scorer_with_held_out_heads(session,
+                                                                                 schema.id))
+
+
+def _scorer_with_held_out_heads(session: Session, schema_id: int) -> LearntScorer | None:
+    scorer = scorers.current(session, schema_id)
+    return scorers.with_held_out_heads(session, schema_id, scorer) if scorer else None
 
 
 def refit(session: Session, runtime: Runtime, schema: LabelSchema) -> CalibratorVersion:
@@ -88,6 +96,23 @@ def refit_if_due(session: Session, runtime: Runtime, schema: LabelSchema
     if not _refit_due(session, schema.id):
         return None
     return refit(session, runtime, schema)
+
+
+def refit_for_new_scorer(factory: sessionmaker[Session], runtime: Runtime,
+                         schema_id: int) -> CalibratorVersion | None:
+    """Refit on the same reviews after the learnt scorer was refitted: the reviewed items'
+    features come from the new scorer's held-out heads, and the calibrator should describe the
+    ranking that new items now get. Runs on the refitter's thread, not in a request."""
+    with session_scope(factory) as session:
+        schema = schemas.schema_by_id(session, schema_id)
+        if schema is None or \
+                repository.count_reviewed_decisions(session, schema_id) < calibration.MIN_REVIEWS:
+            return None
+        repository.lock_schema(session, schema_id)  # one refit at a time (refit_if_due)
+        row = refit(session, runtime, schema)
+        session.flush()
+        session.expunge(row)
+        return row
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,17 +229,27 @@ class LabelIndex:
         self._weight = np.maximum(PROFILE_WEIGHT_FLOOR,
                                   PROFILE_WEIGHT_PRIOR / (PROFILE_WEIGHT_PRIOR + self._counts))
 
-    def training_points(self) -> tuple[np.ndarray, np.ndarray, int]:
+    def training_points(self, leave_out: Collection[str] = ()
+                        ) -> tuple[np.ndarray, np.ndarray, int]:
         """Every labelled vector of the index: (vectors, label ids, how many are reviewed items).
 
-        Each label's profile, the schema's examples and the live exemplars, copied under the lock
-        so a learner can fit on them while exemplars keep arriving."""
+        Each label's profile, the schema's examples and the live exemplars but those of the
+        `leave_out` keys, copied under the lock so a learner can fit on them while exemplars
+        keep arriving."""
         with self._lock:
             alive = self._owner != _DEAD
+            dropped = [self._exemplar_rows[key] for key in leave_out
+                       if key in self._exemplar_rows]
+            alive[dropped] = False
             vectors = np.concatenate([self._profiles, self._examples[alive]])
             owners = np.concatenate([np.arange(len(self.labels), dtype=np.int64),
                                      self._owner[alive]])
-            return vectors, owners, len(self._exemplar_rows)
+            return vectors, owners, len(self._exemplar_rows) - len(dropped)
+
+    def exemplar_keys(self) -> list[str]:
+        """The keys of the live exemplars (reviewed items), in the order they were added."""
+        with self._lock:
+            return sorted(self._exemplar_rows, key=self._exemplar_rows.__getitem__)
 
     def exemplar_vectors(self, keys: Sequence[str]) -> tuple[list[int], np.ndarray]:
         """(positions in `keys` that have a live exemplar, their vectors)."""

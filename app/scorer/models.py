@@ -22,6 +22,10 @@ class ScorerVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     """The schema content (label set) it was fitted for: a new schema version needs a refit."""
     params: Mapped[bytes] = mapped_column(LargeBinary)
+    held_out_params: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The cross-fitted heads (app/rac/scorer.py `with_held_out_heads`), stored after the head
+    itself: the calibrator's refit ranks each reviewed item with the one that never saw it.
+    Null until they are fitted, and for versions stored before they existed."""
     blend: Mapped[float] = mapped_column(Float)
     n_reviews: Mapped[int] = mapped_column(Integer)
     exemplar_watermark: Mapped[int] = mapped_column(BigInteger)

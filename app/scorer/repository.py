@@ -83,6 +83,22 @@ def current(session: Session, schema_id: int) -> LearntScorer | None:
     return scorer
 
 
+def with_held_out_heads(session: Session, schema_id: int, scorer: LearntScorer
+                        ) -> LearntScorer:
+    """`scorer` (the schema's newest, from `current`) with its stored held-out heads; as it is
+    when they are not stored (yet). Read fresh each time: only calibrator refits need them."""
+    data = session.scalar(select(ScorerVersion.held_out_params).where(
+        ScorerVersion.schema_id == schema_id, ScorerVersion.version == scorer.version))
+    return scorer.with_held_out_from_bytes(data) if data is not None else scorer
+
+
+def store_held_out_heads(session: Session, schema_id: int, scorer: LearntScorer) -> None:
+    row = session.scalar(select(ScorerVersion).where(ScorerVersion.schema_id == schema_id,
+                                                     ScorerVersion.version == scorer.version))
+    if row is not None:  # else the schema went meanwhile
+        row.held_out_params = scorer.held_out_to_bytes()
+
+
 def unreviewed_items(session: Session, schema_id: int, project_id: int, embedder_id: str,
                      limit: int) -> Sequence[Any]:
     """The project's newest `limit` items that no one reviewed for the schema: `id`, `text`

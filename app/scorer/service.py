@@ -22,7 +22,7 @@ from app.label_schemas import repository as schemas
 from app.label_schemas.index import index_for
 from app.rac.coalescing_embedder import CoalescingEmbedder
 from app.rac.embedder import Embedder
-from app.rac.scorer import fit_scorer
+from app.rac.scorer import fit_scorer, with_held_out_heads
 from app.runtime import Runtime
 from app.scorer import repository
 from app.scorer.models import ScorerVersion
@@ -83,6 +83,12 @@ def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> S
         session.add(row)
         session.flush()
         session.expunge(row)
+    # Stored, it ranks new items from now on. Then the heads the calibrator learns from: each
+    # fitted without a fold of the reviews (app/rac/review_probes.py), five more fits that no
+    # request waits for.
+    crossed = with_held_out_heads(fitted, index, unlabelled=unlabelled)
+    with session_scope(factory) as session:
+        repository.store_held_out_heads(session, schema_id, crossed)
     return row
 
 

@@ -9,7 +9,7 @@ from app.rac.decision import ClassifyParams
 from app.rac.engine import Engine
 from app.rac.index import LabelIndex
 from app.rac.prompts import LabelInfo
-from app.rac.scorer import LearntScorer, fit_scorer
+from app.rac.scorer import CROSS_FOLDS, LearntScorer, fit_scorer, fold_of, with_held_out_heads
 from app.runtime import make_embedder
 
 RETRIEVAL = ClassifyParams(top_k=3, strategy="retrieval")
@@ -70,16 +70,55 @@ def test_reviews_teach_the_head_and_the_engine_ranks_with_it():
                                                      reverse=True)
 
 
-def test_a_stored_scorer_scores_the_same():
+def test_a_stored_scorer_scores_the_same_with_its_held_out_heads():
     emb = embedder()
     index = LabelIndex.build(LABELS, emb)
-    index.add_exemplars(["a"], emb.embed(REVIEWED_LOST[:1]), ["lost_card"])
-    scorer = fit_scorer(index, version=2)
+    keys = [f"r{i}" for i in range(len(REVIEWED_LOST))]
+    index.add_exemplars(keys, emb.embed(REVIEWED_LOST), ["lost_card"] * len(keys))
+    plain = fit_scorer(index, version=2)
+    assert plain.held_out == () and plain.without("r0") is None
+    scorer = with_held_out_heads(plain, index)
     back = LearntScorer.from_bytes(scorer.to_bytes(), version=2, blend=scorer.blend,
                                    n_reviews=scorer.n_reviews)
     vectors = emb.embed([SIMILAR, "refund"])
-    assert back.label_names == scorer.label_names
+    assert back.label_names == scorer.label_names and back.held_out == ()
     assert np.allclose(back.log_proba(vectors), scorer.log_proba(vectors))
+    back = back.with_held_out_from_bytes(scorer.held_out_to_bytes())
+    assert len(back.held_out) == len(scorer.held_out) == CROSS_FOLDS
+    for key in keys:
+        stored, fitted = back.without(key), scorer.without(key)
+        assert stored is not None and fitted is not None
+        assert stored.is_identity == fitted.is_identity
+        if not fitted.is_identity:
+            assert np.allclose(stored.log_proba(vectors), fitted.log_proba(vectors))
+
+
+def test_each_held_out_head_never_saw_the_reviews_of_its_fold():
+    """A held-out head is the fit of the index without its fold's reviews, so the calibrator can
+    score a reviewed item as a new item."""
+    emb = embedder()
+    index = LabelIndex.build(LABELS, emb)
+    keys = [f"review-{i}" for i in range(len(REVIEWED_LOST))]
+    vectors = emb.embed(REVIEWED_LOST)
+    index.add_exemplars(keys, vectors, ["lost_card"] * len(keys))
+    scorer = with_held_out_heads(fit_scorer(index, version=1), index)
+    lost = index.label_ids["lost_card"]
+    for key, vector in zip(keys, vectors, strict=True):
+        head = scorer.without(key)
+        assert head is not None
+        fold = fold_of(key)
+        others = [k for k in keys if fold_of(k) != fold]
+        if not others:  # every review in this fold: nothing reviewed is left to learn from
+            assert head.is_identity
+            continue
+        alone = LabelIndex.build(LABELS, emb)
+        alone.add_exemplars(others, emb.embed([REVIEWED_LOST[keys.index(k)] for k in others]),
+                            ["lost_card"] * len(others))
+        want = fit_scorer(alone, version=1)
+        assert np.allclose(head.log_proba(vector[None, :]), want.log_proba(vector[None, :]),
+                           atol=0.05)
+        # the full head was trained on this review: surer of its label than the held-out head
+        assert scorer.log_proba(vector[None, :])[0, lost] > head.log_proba(vector[None, :])[0, lost]
 
 
 def test_a_scorer_of_other_labels_is_not_used_and_a_refit_covers_the_new_ones():
