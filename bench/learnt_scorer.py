@@ -16,8 +16,16 @@ confident first (the review queue's order; the model refitted after every round,
 unreviewed rest of the pool) or at random (same seed), with test accuracy after 385 and 770
 reviews.
 
+`--embedder-path DIR` runs any of these with another sentence-transformers model than the
+bundled MiniLM (e.g. all-mpnet-base-v2, as the service's RAC_EMBEDDER__MODEL_PATH); the vectors
+cached by `--cache-dir` are keyed by the model's id, so models never share them. `--per-label`
+picks the test table's rows (the reviews of a row do not depend on the others). `--throughput N`
+first times embedding the same N test texts with the bundled model and then with the chosen one,
+back to back, one torch thread each.
+
     python bench/learnt_scorer.py --schema schemas/banking77.yaml --train train.csv \
         --test test.csv --out bench/results/learnt_scorer.json [--tune | --order] \
+        [--embedder-path DIR] [--per-label 5 10 20 all] [--throughput 500] \
         [--cache-dir DIR]   # keeps the item embeddings between runs
 """
 
@@ -30,6 +38,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,9 +149,11 @@ def measure(s: Setup, index: LabelIndex, scorer: LearntScorer | None) -> dict:
             "coverage_at_cutoff_095": on_test["coverage"]}
 
 
-def curve(s: Setup) -> dict:
-    out = {}
-    for n in ROUNDS:
+def curve(s: Setup, rounds: tuple[int | None, ...] = ROUNDS,
+          done: Callable[[dict], None] | None = None) -> dict:
+    """The test table; `done` is called with the rows so far after each row."""
+    out: dict = {}
+    for n in rounds:
         reviewed = _reviewed(s, n)
         index = s.index_with(reviewed)
         scorer = fit_scorer(index, version=1)
@@ -156,7 +167,38 @@ def curve(s: Setup) -> dict:
                     "today": measure(s, index, None), "learnt": measure(s, index, scorer),
                     "unlabelled": measure(s, index, semi)}
         print(key, json.dumps(out[key]), flush=True)
+        if done is not None:
+            done(out)
     return out
+
+
+def embedding_throughput(paths: list[Path], texts: list[str]) -> list[dict]:
+    """Items/s of embedding the same texts with each model in turn, one torch thread each
+    (each model loaded and warmed up on a few texts first)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = []
+        for path in paths:
+            embedder = SentenceTransformerEmbedder(path)
+            embedder.embed(texts[:8])
+            started = time.perf_counter()
+            embedder.embed(texts)
+            seconds = time.perf_counter() - started
+            out.append({"model_id": embedder.model_id, "texts": len(texts), "seconds": seconds,
+                        "items_per_second": len(texts) / seconds,
+                        "load_average": os.getloadavg()})
+            print("throughput", json.dumps(out[-1]), flush=True)
+            del embedder
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _per_label(value: str) -> int | None:
+    return None if value == "all" else int(value)
 
 
 def unreviewed(s: Setup, reviewed: list[int]) -> np.ndarray:
@@ -261,6 +303,14 @@ def main() -> None:
     ap.add_argument("--test", type=Path, required=True)
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--embedder-path", type=Path, default=None,
+                    help="a sentence-transformers model folder (default: the bundled MiniLM)")
+    ap.add_argument("--per-label", type=_per_label, nargs="+", default=None,
+                    help="the test table's rows: reviewed per label, or 'all' (default: "
+                         + " ".join("all" if n is None else str(n) for n in ROUNDS) + ")")
+    ap.add_argument("--throughput", type=int, default=0, metavar="N",
+                    help="first time embedding N test texts with the bundled model and the "
+                         "chosen one (0: not measured)")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--tune", action="store_true")
     mode.add_argument("--tune-unlabelled", action="store_true")
@@ -271,12 +321,22 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    report: dict = {"load_average_start": os.getloadavg()}
+    if args.throughput:
+        texts = [t for t, _ in load_rows(args.test)[:args.throughput]]
+        paths = [embedder_model_dir(), args.embedder_path or embedder_model_dir()]
+        report["embedding_throughput"] = embedding_throughput(paths, texts)
     tuning = args.tune or args.tune_unlabelled
     s = Setup(args, dev_only=tuning)
-    report: dict = {"scorer": {"C": C, "blend": BLEND, "unlabelled_weight": UNLABELLED_WEIGHT,
-                               "propagation_k": propagation.K,
-                               "propagation_alpha": propagation.ALPHA},
-                    "test_items": len(s.test), "load_average_start": os.getloadavg()}
+    report |= {"scorer": {"C": C, "blend": BLEND, "unlabelled_weight": UNLABELLED_WEIGHT,
+                          "propagation_k": propagation.K, "propagation_alpha": propagation.ALPHA},
+               "embedder": s.embedder.model_id, "test_items": len(s.test),
+               "load_average_embedded": os.getloadavg()}
+
+    def write(data: dict) -> None:  # after each row of the table too
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=1))
+
     if args.tune:
         report["tune_dev"] = tune(s)
     elif args.tune_unlabelled:
@@ -284,10 +344,10 @@ def main() -> None:
     elif args.order:
         report["order"] = order(s)
     else:
-        report["curve"] = curve(s)
+        rounds = ROUNDS if args.per_label is None else tuple(args.per_label)
+        report["curve"] = curve(s, rounds, done=lambda rows: write(report | {"curve": rows}))
     report["load_average_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
+    write(report)
 
 
 if __name__ == "__main__":
