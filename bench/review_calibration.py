@@ -95,11 +95,16 @@ def main() -> None:
     parser.add_argument("--unlabelled", action="store_true",
                         help="with --scorer: the scorer also learns from the unreviewed rest of "
                              "the pool (train outside dev), as the service's does")
+    parser.add_argument("--report-on", type=Path, default=None, metavar="TEST_CSV",
+                        help="apply the calibrators to these rows instead of the dev split (a "
+                             "reporting run on test; the reviews still come from train)")
     parser.add_argument("--out", type=Path, default=RESULTS / "review_calibration.json")
     args = parser.parse_args()
     labels = load_labels(args.schema)
     names = {x.name for x in labels}
     dev, pool = dev_split(load_rows(args.train), labels)
+    if args.report_on is not None:
+        dev = [(t, g) for t, g in load_rows(args.report_on) if g in names]
     embedder = SentenceTransformerEmbedder(None)
     dev_vectors = embedder.embed([t for t, _ in dev])
     dev_golds = [g for _, g in dev]
@@ -117,6 +122,7 @@ def main() -> None:
         return pool_vectors[[i for i, row in enumerate(pool) if row not in reviewed]]
 
     report: dict = {"dev_items": len(dev), "target": TARGET, "scorer": args.scorer,
+                    "evaluated_on": "test" if args.report_on else "dev split of train",
                     "unlabelled": args.unlabelled, "runs": []}
     for per_label in args.per_label:
         for seed in args.seeds:
