@@ -52,7 +52,11 @@ class LLMSettings(BaseModel):
 
 class EmbedderSettings(BaseModel):
     model_path: Path | None = None
-    """A local sentence-transformers model folder; empty means the bundled all-MiniLM-L6-v2."""
+    """A local sentence-transformers model folder; empty means `model`, or else the bundled
+    all-MiniLM-L6-v2."""
+    model: str | None = None
+    """A model assembled by `rac models assemble NAME` into data_dir/models (all-mpnet-base-v2:
+    a little more accurate, 7x slower to embed; docs/results.md)."""
     batch_size: int = Field(64, ge=1, le=4096)
 
 

@@ -33,11 +33,24 @@ def _cached(key: object, build):  # type: ignore[no-untyped-def]
         return _models[key]
 
 
-def make_embedder(settings: EmbedderSettings) -> Embedder:
-    key = ("embedder", settings.model_path, settings.batch_size)
+def embedder_model_path(settings: EmbedderSettings, data_dir: Path | None) -> Path | None:
+    """The sentence-transformers folder the embedder loads: `model_path`, else the assembled
+    model named by `model` (`rac models assemble`), else None (the bundled MiniLM)."""
+    if settings.model_path is not None or not settings.model:
+        return settings.model_path
+    if data_dir is None:
+        raise ValueError("an embedder named by `model` needs the data directory")
+    from app.rac.chunked_folders import resolve_folder
+
+    return resolve_folder(settings.model, data_dir)
+
+
+def make_embedder(settings: EmbedderSettings, data_dir: Path | None = None) -> Embedder:
+    path = embedder_model_path(settings, data_dir)
+    key = ("embedder", path, settings.batch_size)
     # Concurrent requests' texts share forward passes (app/rac/coalescing_embedder.py).
     return _cached(key, lambda: CoalescingEmbedder(SentenceTransformerEmbedder(
-        settings.model_path, batch_size=settings.batch_size)))
+        path, batch_size=settings.batch_size)))
 
 
 def judge_model_path(settings: LLMSettings, data_dir: Path) -> Path | None:
@@ -96,7 +109,7 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        embedder = make_embedder(settings.embedder)
+        embedder = make_embedder(settings.embedder, settings.data_dir)
         judge = make_judge(settings.llm, settings.data_dir)
         return cls(settings, embedder, judge, Engine(embedder, judge),
                    IndexStore(settings.index_dir, embedder))

@@ -26,6 +26,12 @@ def test_environment_variables_configure_nested_groups(monkeypatch):
     assert s.llm.base_url == "http://127.0.0.1:9/v1" and s.jobs.chunk_size == 50
 
 
+def test_the_embedder_is_named_like_the_judge(monkeypatch):
+    assert Settings(_env_file=None).embedder.model is None  # the bundled MiniLM
+    monkeypatch.setenv("RAC_EMBEDDER__MODEL", "all-mpnet-base-v2")
+    assert Settings(_env_file=None).embedder.model == "all-mpnet-base-v2"
+
+
 def test_production_refuses_the_development_secret():
     with pytest.raises(ValidationError, match="RAC_SECRET_KEY"):
         Settings(_env_file=None, env="production")

@@ -138,8 +138,11 @@ def run_eval(*, schema: Path, data: Path, text_col: str, label_col: str, method:
         judge_seconds = seconds
         classifier.close()
     else:
-        embedder = SentenceTransformerEmbedder(settings.embedder.model_path,
-                                               batch_size=settings.embedder.batch_size)
+        from app.runtime import embedder_model_path
+
+        embedder = SentenceTransformerEmbedder(
+            embedder_model_path(settings.embedder, settings.data_dir),
+            batch_size=settings.embedder.batch_size)
         judge = _make_judge() if method in ("rac", "cascade") else None
         if judge is not None and judge_cache is not None:
             judge = CachingJudge(judge, judge_cache)

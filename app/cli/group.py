@@ -27,5 +27,5 @@ class RacGroup(click.Group):
             return super().invoke(ctx)
         except AppError as exc:
             raise CommandFailed(exc.detail) from None
-        except ModelFileError as exc:  # a judge model named in the settings is not usable
+        except ModelFileError as exc:  # a model named in the settings is not usable
             raise CommandFailed(str(exc)) from None

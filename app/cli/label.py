@@ -100,7 +100,7 @@ def run_label(*, file: Path, schema: Path, out: Path, text_column: str, id_colum
         else accept_threshold,
         strategy=strategy or defaults.strategy,  # type: ignore[arg-type]
         multi_label=multi_label)
-    embedder = make_embedder(settings.embedder)
+    embedder = make_embedder(settings.embedder, settings.data_dir)
     # The retrieval baseline needs no LLM: do not load one.
     judge = None if params.strategy == "retrieval" else make_judge(settings.llm, settings.data_dir)
     engine = Engine(embedder, judge)

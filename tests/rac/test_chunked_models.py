@@ -142,7 +142,8 @@ def test_known_models_are_resolved_from_the_data_dir(tmp_path, monkeypatch, bund
     data, sha = bundled
     with pytest.raises(ModelFileError, match="rac models assemble qwen2.5-coder-1.5b"):
         resolve_model("qwen2.5-coder-1.5b", tmp_path)
-    with pytest.raises(ModelFileError, match="unknown model 'nope'; known: qwen"):
+    with pytest.raises(ModelFileError,
+                       match="unknown model 'nope'; known: all-mpnet-base-v2, qwen"):
         resolve_model("nope", tmp_path)
     spec = _spec("smolr", data, sha256=sha)
     monkeypatch.setitem(chunked_models.KNOWN_MODELS, spec.name, spec)
