@@ -81,8 +81,11 @@ class LearntScorer:
         return self.weights.size == 0
 
     def applies_to(self, index: LabelIndex) -> bool:
-        """Trained on this index's labels (a schema change needs a refit first)."""
-        return not self.is_identity and self.label_names == tuple(x.name for x in index.labels)
+        """Trained on this index's labels (a schema change needs a refit first) and on vectors
+        of its embedder's width (a service switched to another embedder, e.g. MiniLM's 384
+        dimensions to MPNet's 768, ranks without it until the next refit)."""
+        return (not self.is_identity and self.weights.shape[1] == index.dim
+                and self.label_names == tuple(x.name for x in index.labels))
 
     def without(self, key: str) -> LearntScorer | None:
         """The held-out head that never saw the reviewed item `key` (None: not cross-fitted)."""

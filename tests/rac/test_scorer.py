@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from app.config import EmbedderSettings
@@ -135,3 +137,16 @@ def test_a_scorer_of_other_labels_is_not_used_and_a_refit_covers_the_new_ones():
     assert decision.scorer_version is None
     fresh = fit_scorer(new_index, version=2)
     assert fresh.applies_to(new_index) and fresh.weights.shape == (4, emb.dim)
+
+
+def test_a_scorer_fitted_on_another_embedders_vectors_is_not_used():
+    """Switching the service's embedder (MiniLM's 384 dimensions to MPNet's 768) leaves scorers
+    fitted on the old vectors in the database: the engine must rank without them, not fail."""
+    emb = embedder()
+    index = LabelIndex.build(LABELS, emb)
+    index.add_exemplars(["a"], emb.embed(REVIEWED_LOST[:1]), ["lost_card"])
+    scorer = fit_scorer(index, version=1)
+    wider = replace(scorer, weights=np.zeros((len(LABELS), 2 * emb.dim), dtype=np.float32))
+    assert scorer.applies_to(index) and not wider.applies_to(index)
+    decision = Engine(emb, None).classify([SIMILAR], index, RETRIEVAL, scorer=wider)[0]
+    assert decision.scorer_version is None and decision.label is not None
