@@ -67,36 +67,11 @@ def describe(x: np.ndarray, y: np.ndarray) -> dict:
             "margin": round(float(x[:, MARGIN].mean()), 4)}
 
 
-def checked_cutoff(cal: calibration.Calibrator, x_fit: np.ndarray, y_fit: np.ndarray
-                   ) -> float | None:
-    """The lowest cutoff at which both the mean confidence and the measured precision of the
-    calibrator's own (reviewed) rows above it reach the target (exploration, not the service's
-    rule)."""
-    conf = np.array([cal.confidence(r.tolist()) for r in x_fit])
-    order = np.argsort(-conf, kind="stable")
-    ranked, right = conf[order], y_fit[order].astype(float)
-    mean_conf = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
-    precision = np.cumsum(right) / np.arange(1, len(ranked) + 1)
-    best = None
-    for i in range(len(ranked)):
-        last_of_tie = i + 1 == len(ranked) or ranked[i + 1] != ranked[i]
-        if last_of_tie and mean_conf[i] >= TARGET and precision[i] >= TARGET:
-            best = float(ranked[i])
-    return best
-
-
-def applied(cal: calibration.Calibrator, x: np.ndarray, y: np.ndarray,
-            fitted_on: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def applied(cal: calibration.Calibrator, x: np.ndarray, y: np.ndarray) -> dict:
     conf = np.array([cal.confidence(r.tolist()) for r in x])
     cutoff = cal.cutoff_for_precision(TARGET)
     accepted = conf >= (cutoff if cutoff is not None else 2.0)
-    checked: dict = {}
-    if fitted_on is not None:
-        c2 = checked_cutoff(cal, *fitted_on)
-        took = conf >= (c2 if c2 is not None else 2.0)
-        checked = {"checked_cutoff": c2, "checked_accepted": round(float(took.mean()), 4),
-                   "checked_precision": round(float(y[took].mean()), 4) if took.any() else None}
-    return {**checked, "ece": round(expected_calibration_error(conf.tolist(), y.tolist()) or 0.0, 4),
+    return {"ece": round(expected_calibration_error(conf.tolist(), y.tolist()) or 0.0, 4),
             "mean_confidence": round(float(conf.mean()), 4),
             "over_confidence": round(float(conf.mean() - y.mean()), 4),
             "cutoff": cutoff, "accepted": round(float(accepted.mean()), 4),
@@ -196,7 +171,7 @@ def main() -> None:
                                       "dev": describe(x_dev, y_dev)}}
             for name, (x, y) in variants.items():
                 run[name] = applied(calibration.fit(x.tolist(), y.tolist(), version=1), x_dev,
-                                    y_dev, (x, y))
+                                    y_dev)
             half = np.random.default_rng(seed).permutation(len(y_dev))
             a, b = half[: len(half) // 2], half[len(half) // 2:]
             run["oracle_dev_half"] = applied(calibration.fit(
