@@ -178,3 +178,27 @@ def test_a_refit_learns_from_the_unreviewed_items_and_keeps_their_vectors(
     # r2 left the pool (reviewed); the rest came from the stored vectors, none embedded again
     assert seen[-1][0].shape == (len(TEXTS) - 2, 384)
     assert calls == [1]  # only the review's own exemplar vector
+
+
+def test_the_unreviewed_pool_is_spread_over_all_items_not_the_newest(client, session_factory):
+    """A project larger than the pool: an upload sorted by label must not leave the first
+    labels' items out of the propagation (as taking the newest items did)."""
+    from app.items.models import Item
+    from app.label_schemas.models import LabelSchema
+    from app.scorer import repository
+
+    headers = setup(client, session_factory)
+    items = [{"id": f"bulk-{n:03d}", "text": f"sorted upload, row {n}"} for n in range(200)]
+    assert client.post("/v1/items", json=items, headers=headers).status_code in (200, 201)
+    with session_factory() as session:
+        schema = session.scalars(select(LabelSchema).where(LabelSchema.name == "cards")).one()
+        ids = list(session.scalars(select(Item.id).where(Item.project_id == schema.project_id)
+                                   .order_by(Item.id)))
+        pool = repository.unreviewed_items(session, schema.id, schema.project_id, "any", 40)
+        again = repository.unreviewed_items(session, schema.id, schema.project_id, "any", 40)
+    taken = sorted(row.id for row in pool)
+    assert len(taken) == 40 and taken == sorted(row.id for row in again)  # the same each refit
+    # every fifth of the id range is represented, about evenly (8 each for a perfect spread)
+    fifths = [sum(ids[len(ids) * k // 5] <= i < ids[min(len(ids) - 1, len(ids) * (k + 1) // 5)]
+                  for i in taken) for k in range(5)]
+    assert min(fifths) >= 4, fifths

@@ -31,7 +31,8 @@ REFIT_SHARE = 0.1
 """Refit when the new exemplars reach this share of those of the last fit (at least one): a
 refit costs seconds (bench/learnt_scorer.py), so a busy schema refits every ~10% more reviews."""
 POOL_LIMIT = 8000
-"""Unreviewed items a fit propagates labels to (the newest): the Banking77 bench's pool was
+"""Unreviewed items a fit propagates labels to (an even spread over the project's items,
+app/scorer/repository.py): the Banking77 bench's pool was
 6,500-8,000 items; the graph and the fit grow with it (~20 s for 1,540 reviews + 6,500 items)."""
 EMBED_SECONDS = 15.0
 """Time a refit may spend embedding unreviewed items not embedded yet (32 at a time); the rest
