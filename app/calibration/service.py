@@ -140,9 +140,15 @@ def _coverage(session: Session, schema_id: int, calibrator: Calibrator,
               cutoff: float) -> float | None:
     """Scored by the current calibrator from each decision's trace, so old decisions count as
     they would be scored now; a random sample above COVERAGE_SAMPLE decisions."""
-    rows = repository.sample_model_decisions(session, schema_id, COVERAGE_SAMPLE)
-    if not rows:
+    confidences = model_decision_confidences(session, schema_id, calibrator, COVERAGE_SAMPLE)
+    if not confidences:
         return None
-    above = sum(label is not None and calibrator.confidence_for(trace, label) >= cutoff
-                for trace, label in rows)
-    return above / len(rows)
+    return sum(c is not None and c >= cutoff for c in confidences) / len(confidences)
+
+
+def model_decision_confidences(session: Session, schema_id: int, calibrator: Calibrator,
+                               limit: int) -> list[float | None]:
+    """The confidence `calibrator` gives each of up to `limit` of the schema's model decisions
+    (a random sample), scored now from their traces; None for a decision without a label."""
+    return [calibrator.confidence_for(trace, label) if label is not None else None
+            for trace, label in repository.sample_model_decisions(session, schema_id, limit)]

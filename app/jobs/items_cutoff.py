@@ -22,15 +22,16 @@ from app.jobs.models import Job
 from app.label_schemas import repository as schemas
 from app.label_schemas.models import LabelSchema
 from app.labelling import service as labelling
+from app.rac.calibration import ITEMS_REFERENCE_MIN, ITEMS_REFERENCE_SAMPLE
 from app.rac.decision import ClassifyParams
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-MIN_ITEMS = 200
-"""Fewer items give a noisy cutoff (a 95% precision target rests on the few least confident
-accepted items): such a job keeps the prior's own cutoff."""
-SAMPLE = 2000
+MIN_ITEMS = ITEMS_REFERENCE_MIN
+"""Fewer items give a noisy cutoff: such a job keeps the calibrator's cutoff (the prior's, or
+the schema's own labelled items', app/labelling/service.py)."""
+SAMPLE = ITEMS_REFERENCE_SAMPLE
 """Items read at most; spread evenly over the job, so a sorted selection reads like the whole."""
 STRATEGIES = {"cascade", "retrieval"}
 """Strategies whose confidence before any judge question is retrieval's calibrated one (the

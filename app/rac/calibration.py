@@ -200,6 +200,13 @@ def _reference(confidences: np.ndarray, weight: np.ndarray | None = None) -> tup
     return tuple(round(float(p), 4) for p in values)
 
 
+ITEMS_REFERENCE_MIN = 200
+"""Items needed to read a cutoff from their confidences: a 95% target rests on the few least
+confident accepted items, so fewer give a noisy cutoff (the prior's own is kept)."""
+ITEMS_REFERENCE_SAMPLE = 2000
+"""Items read at most for it."""
+
+
 def with_items_reference(calibrator: Calibrator, confidences: Sequence[float]) -> Calibrator:
     """The calibrator with the confidences of the items about to be labelled as the reference
     its cutoffs are read from (no gold label needed). For a calibrated confidence the precision
