@@ -6,6 +6,10 @@ items per second, judge calls per item, and the share of the job's wall time spe
 judge. Everything else (database, embedding, search, bookkeeping) is overhead to drive to zero.
 
     python -m bench.job_bench --schema schemas/banking77.yaml --data test.csv --items 2000
+
+`--then-single N` then classifies N other rows one request each, with the defaults: before any
+review their cutoff is read from the schema's labelled items (the job's), and the report gives
+their share accepted and its measured precision.
 """
 
 from __future__ import annotations
@@ -39,10 +43,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "job.json")
     parser.add_argument("--no-wait-prior", action="store_true",
                         help="start the job at once, while the schema's prior is still fitted")
+    parser.add_argument("--then-single", type=int, default=0, metavar="N",
+                        help="after the job, classify N other rows one request each (the "
+                             "defaults): their cutoff is read from the job's labelled items")
     args = parser.parse_args()
 
     rows = load_rows(args.data)
-    sample = random.Random(args.seed).sample(rows, min(args.items, len(rows)))
+    shuffled = random.Random(args.seed).sample(rows, min(args.items + args.then_single,
+                                                         len(rows)))
+    sample, singles = shuffled[:args.items], shuffled[args.items:]
     schema_name = yaml.safe_load(args.schema.read_text())["name"]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=f"sqlite:///{tmp}/bench.db")
@@ -86,6 +95,8 @@ def main() -> None:
             exported = client.get("/v1/exports", params={"schema": schema_name,
                                                          "format": "jsonl"}, headers=headers)
             decided = [json.loads(line) for line in exported.text.splitlines() if line]
+            single = _single_decisions(client, headers, schema_name, singles) \
+                if singles else None
     gold = {f"b{i}": label for i, (_, label) in enumerate(sample)}
     accepted = [d for d in decided if d.get("status") == "accepted"]
     right = sum(d.get("label") == gold.get(d.get("id")) for d in accepted)
@@ -105,11 +116,34 @@ def main() -> None:
         "accepted_precision": round(right / len(accepted), 4) if accepted else None,
         "accuracy": round(sum(d.get("label") == gold.get(d.get("id")) for d in decided)
                           / max(1, len(sample)), 4),
+        "then_single": single,
     }
     print()
     print(json.dumps(report, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _single_decisions(client, headers, schema_name, rows):  # type: ignore[no-untyped-def]
+    """Each row classified by one request with the defaults, once the service's cached items
+    reference (read while the job ran, with too few items labelled) has expired."""
+    from app.labelling.service import FEW_ITEMS_SECONDS
+
+    time.sleep(FEW_ITEMS_SECONDS + 1)
+    page = client.get(f"/v1/schemas/{schema_name}", headers=headers).json()
+    answers = []
+    for text, gold in rows:
+        r = client.post("/v1/classify", json={"schema": schema_name, "text": text},
+                        headers=headers)
+        assert r.status_code == 200, r.text
+        answers.append((r.json(), gold))
+    accepted = [(a, g) for a, g in answers if a["status"] == "accepted"]
+    return {"items": len(rows), "schema_page_cutoff": page.get("cutoff"),
+            "cutoffs": sorted({a["cutoff"] for a, _ in answers}),
+            "accepted_share": round(len(accepted) / len(rows), 4),
+            "accepted_precision": round(sum(a["label"] == g for a, g in accepted)
+                                        / len(accepted), 4) if accepted else None,
+            "accuracy": round(sum(a["label"] == g for a, g in answers) / len(rows), 4)}
 
 
 def _prior_stored(app) -> bool:  # type: ignore[no-untyped-def]

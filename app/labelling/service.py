@@ -102,6 +102,9 @@ def cutoff_from_items(session: Session, runtime: Runtime, schema: LabelSchema,
 
 ITEMS_REFERENCE_SECONDS = 60.0
 """How long a process reuses the schema's items reference before reading it again."""
+FEW_ITEMS_SECONDS = 5.0
+"""The same while the schema has too few labelled items for one (reading them is cheap then,
+and a job that labels hundreds should change the next decisions' cutoff within seconds)."""
 _items_references: OrderedDict[tuple, tuple[float, Calibrator]] = OrderedDict()
 _items_references_lock = threading.Lock()
 _MAX_ITEMS_REFERENCES = 256
@@ -115,7 +118,8 @@ def with_schema_items_reference(session: Session, schema: LabelSchema, prior: Ca
     probes are easier than real items, and their cutoff accepts fewer at a precision above the
     one asked (Banking77 test, target 0.95: 46.7% at 0.971 from the probes, 53.3% at 0.960 from
     the items; docs/results.md). The same prior until then. Read again every
-    ITEMS_REFERENCE_SECONDS per process, so classify requests do not each sample decisions."""
+    ITEMS_REFERENCE_SECONDS per process (FEW_ITEMS_SECONDS while there are too few), so
+    classify requests do not each sample decisions."""
     if prior.is_identity:
         return prior
     # by (row id, creation time): a database emptied and refilled (SQLite reuses ids) never
@@ -124,15 +128,16 @@ def with_schema_items_reference(session: Session, schema: LabelSchema, prior: Ca
     now = time.monotonic()
     with _items_references_lock:
         found = _items_references.get(key)
-        if found is not None and now - found[0] < ITEMS_REFERENCE_SECONDS:
+        if found is not None and now < found[0]:
             _items_references.move_to_end(key)
             return found[1]
     confidences = [c for c in calibration.model_decision_confidences(
         session, schema.id, prior, ITEMS_REFERENCE_SAMPLE) if c is not None]
-    read = with_items_reference(prior, confidences) \
-        if len(confidences) >= ITEMS_REFERENCE_MIN else prior
-    with _items_references_lock:
-        _items_references[key] = (now, read)
+    enough = len(confidences) >= ITEMS_REFERENCE_MIN
+    read = with_items_reference(prior, confidences) if enough else prior
+    with _items_references_lock:  # (when to read it again, the calibrator)
+        _items_references[key] = (now + (ITEMS_REFERENCE_SECONDS if enough
+                                         else FEW_ITEMS_SECONDS), read)
         _items_references.move_to_end(key)
         while len(_items_references) > _MAX_ITEMS_REFERENCES:
             _items_references.popitem(last=False)
