@@ -114,6 +114,14 @@ class Runtime:
         return cls(settings, embedder, judge, Engine(embedder, judge),
                    IndexStore(settings.index_dir, embedder))
 
+    @property
+    def background_embedder(self) -> Embedder:
+        """The embedder for background work (refits): not through the requests' shared passes,
+        where a request arriving meanwhile would wait for the refit's batch or share a pass
+        with it."""
+        embedder = self.embedder
+        return embedder.inner if isinstance(embedder, CoalescingEmbedder) else embedder
+
     def params(self, *, multi_label: bool = False, schema_target: float | None = None,
                **overrides: object) -> ClassifyParams:
         """Classification parameters: the request's overrides on top of the schema's target

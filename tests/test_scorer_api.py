@@ -167,7 +167,7 @@ def test_a_refit_learns_from_the_unreviewed_items_and_keeps_their_vectors(
     assert kept == set(TEXTS) - {"first"}
     runtime = client.app.state.runtime
     calls: list[int] = []
-    model = getattr(runtime.embedder, "inner", runtime.embedder)  # under the request coalescer
+    model = runtime.background_embedder  # what refits embed with (not the request coalescer)
     real_embed = model.embed
     monkeypatch.setattr(model, "embed",
                         lambda texts: calls.append(len(texts)) or real_embed(texts))

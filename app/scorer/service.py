@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import session_scope
 from app.label_schemas import repository as schemas
 from app.label_schemas.index import index_for
-from app.rac.coalescing_embedder import CoalescingEmbedder
 from app.rac.embedder import Embedder
 from app.rac.scorer import fit_scorer, with_held_out_heads
 from app.runtime import Runtime
@@ -68,11 +67,7 @@ def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> S
         number = repository.latest_version_number(session, schema_id) + 1
         pool = repository.unreviewed_items(session, schema_id, schema.project_id,
                                            runtime.embedder.model_id, POOL_LIMIT)
-    embedder = runtime.embedder
-    if isinstance(embedder, CoalescingEmbedder):
-        # not through the requests' shared passes: a request arriving meanwhile would wait
-        # for the refit's batch to finish, or share a pass with it
-        embedder = embedder.inner
+    embedder = runtime.background_embedder
     unlabelled = unlabelled_vectors(factory, embedder, pool)
     # seconds: no transaction is held meanwhile
     fitted = fit_scorer(index, version=number, unlabelled=unlabelled)
