@@ -14,6 +14,13 @@ from app.scorer.models import ScorerVersion
 from tests.helpers import bearer, demo_schema, new_key, seed_labelled_items
 
 
+@pytest.fixture(autouse=True)
+def no_background_scorer_refits(monkeypatch):  # type: ignore[no-untyped-def]
+    """Each new learnt scorer refits the calibrator on the refitter thread: tests here that read
+    a calibrator version or cutoff twice would race it (tested on its own below)."""
+    monkeypatch.setattr("app.scorer.service.due", lambda session: [])
+
+
 def seed_and_review(client, factory, n: int, schema: str = "support"):  # type: ignore[no-untyped-def]
     """n model decisions with P(yes) spread over 0.05-0.95; a person agrees with the model
     exactly when P(yes) > 0.5, so P(yes) is informative but not calibrated."""
@@ -124,23 +131,21 @@ def test_cli_calibrate_and_cutoff(client, session_factory, db, settings):
     assert missing.returncode == 2 and "no project" in missing.stderr
 
 
-def test_reviews_refit_the_calibrator_automatically(client, session_factory, monkeypatch):
-    # only the reviews refit it here (each new learnt scorer refits it too: tested below)
-    monkeypatch.setattr("app.scorer.service.due", lambda session: [])
+def test_reviews_refit_the_calibrator_automatically(client, session_factory):
     headers = seed_and_review(client, session_factory, 45)  # crosses 30, then 30 + 10
     body = client.get("/v1/schemas/support/calibration", headers=headers).json()
     assert body["fitted"] and body["version"] == 2 and body["n_reviews"] == 40
 
 
 def test_refit_decides_reviewed_items_again_against_the_index_without_them(
-        client, session_factory, settings, monkeypatch):
+        client, session_factory, settings):
     """The calibrator is fitted on each reviewed item as the current index (every other review
     an exemplar) decides it, not on the features stored with the model's old decision: those
     were computed before the reviews joined the index and made it over-confident. With a learnt
     scorer each is ranked by the scorer's held-out head that never saw it; a scorer without
     held-out heads (stored before they existed) has seen them: then the stored features stay.
     Each new scorer refits the calibrator on the refitter's thread."""
-    monkeypatch.setattr("app.scorer.service.due", lambda session: [])  # no scorer until below
+    # no scorer refit until below (the module's autouse fixture)
     from app.calibration import service as calibration
     from app.calibration.models import CalibratorVersion
     from app.label_schemas.models import LabelSchema
