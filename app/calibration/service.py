@@ -110,7 +110,6 @@ def refit_for_new_scorer(factory: sessionmaker[Session], runtime: Runtime,
             return None
         repository.lock_schema(session, schema_id)  # one refit at a time (refit_if_due)
         row = refit(session, runtime, schema)
-        session.flush()
         session.expunge(row)
         return row
 

@@ -62,10 +62,9 @@ def classify(session: Session, runtime: Runtime, schema: LabelSchema, version: S
     judge = (runtime.judge if params.strategy == "retrieval"  # no judge is asked
              else judge_for_schema(session, runtime, schema.id))
     if calibrator.is_identity:  # no reviews yet: the prior fitted on the schema's examples
-        prior_judge_ = judge if params.strategy == "cascade" else None
-        calibrator = with_schema_items_reference(
-            session, schema, prior_for(session, runtime, schema, version, index, prior_judge_,
-                                       params.top_k), priors.judge_key(prior_judge_))
+        calibrator = with_schema_items_reference(session, schema, prior_for(
+            session, runtime, schema, version, index,
+            judge if params.strategy == "cascade" else None, params.top_k))
     decisions = engine_for(runtime, judge).classify(
         texts, index, params_for(runtime, judge, params), vectors=vectors, calibrator=calibrator,
         scorer=scorer)
@@ -110,8 +109,8 @@ _items_references_lock = threading.Lock()
 _MAX_ITEMS_REFERENCES = 256
 
 
-def with_schema_items_reference(session: Session, schema: LabelSchema, prior: Calibrator,
-                                judge_key: str) -> Calibrator:
+def with_schema_items_reference(session: Session, schema: LabelSchema,
+                                prior: Calibrator) -> Calibrator:
     """The schema's prior reading its cutoffs from the confidences of the schema's own labelled
     items (a sample of its stored model decisions, scored by this prior) once there are
     ITEMS_REFERENCE_MIN of them, as a job reads its cutoff from its own items: the schema's
@@ -123,8 +122,9 @@ def with_schema_items_reference(session: Session, schema: LabelSchema, prior: Ca
     if prior.is_identity:
         return prior
     # by (row id, creation time): a database emptied and refilled (SQLite reuses ids) never
-    # reads another schema's reference
-    key = (schema.id, schema.created_at, judge_key, prior.bias, prior.weights)
+    # reads another schema's reference; by the prior's parameters, which the confidences are
+    # computed with (a prior of another judge or schema version has others)
+    key = (schema.id, schema.created_at, prior.bias, prior.weights)
     now = time.monotonic()
     with _items_references_lock:
         found = _items_references.get(key)
@@ -170,11 +170,11 @@ def target_and_cutoff(session: Session, runtime: Runtime, schema: LabelSchema,
     target = target or version.content.get("target_precision") or engine.target_precision
     calibrator: Calibrator | None = calibration.current(session, schema.id)
     if calibrator is None or calibrator.is_identity:
-        judge_key = priors.judge_key(prior_judge(session, runtime, schema.id))
-        calibrator = priors.stored(session, schema.id, version.content_hash, judge_key,
+        calibrator = priors.stored(session, schema.id, version.content_hash,
+                                   priors.judge_key(prior_judge(session, runtime, schema.id)),
                                    engine.top_k)
         if calibrator is not None:
-            calibrator = with_schema_items_reference(session, schema, calibrator, judge_key)
+            calibrator = with_schema_items_reference(session, schema, calibrator)
     if calibrator is None or target is None:
         return target, None, None
     return target, calibrator.cutoff_for_precision(target), calibrator.version

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import session_scope
 from app.label_schemas import repository as schemas
 from app.label_schemas.index import index_for
+from app.rac.calibration import MIN_REVIEWS
 from app.rac.embedder import Embedder
 from app.rac.scorer import fit_scorer, with_held_out_heads
 from app.runtime import Runtime
@@ -81,10 +82,11 @@ def refit(factory: sessionmaker[Session], runtime: Runtime, schema_id: int) -> S
         session.expunge(row)
     # Stored, it ranks new items from now on. Then the heads the calibrator learns from: each
     # fitted without a fold of the reviews (app/rac/review_probes.py), five more fits that no
-    # request waits for.
-    crossed = with_held_out_heads(fitted, index, unlabelled=unlabelled)
-    with session_scope(factory) as session:
-        repository.store_held_out_heads(session, schema_id, crossed)
+    # request waits for; none before there are reviews enough for a calibrator to use them.
+    if fitted.n_reviews >= MIN_REVIEWS:
+        crossed = with_held_out_heads(fitted, index, unlabelled=unlabelled)
+        with session_scope(factory) as session:
+            repository.store_held_out_heads(session, schema_id, crossed)
     return row
 
 
