@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -110,3 +111,35 @@ def test_a_cutoff_read_from_the_items_about_to_be_labelled():
     items = with_items_reference(cal, [0.99] * 50 + [0.5] * 50)
     assert items.cutoff_for_precision(0.9) == 0.99 and items.weights == cal.weights
     assert with_items_reference(IDENTITY, [0.99]) is IDENTITY
+
+
+def test_a_cutoff_from_reviews_keeps_a_standard_error_of_margin():
+    # 100 reference confidences, 40 at 0.99 and 60 at 0.90: all of them average 0.936, so with
+    # no reviews behind them (a prior, or the items' own) a 0.93 target admits every one...
+    plain = Calibrator(weights=(0.0, 0.0, 1.0, 0.0, 0.0), mean=(0.0,) * 5, scale=(1.0,) * 5,
+                       reference=(0.99,) * 40 + (0.90,) * 60)
+    assert plain.cutoff_for_precision(0.93) == 0.90
+    # ...but fitted on 100 reviews, one standard error over them (sqrt(0.936 * 0.064 / 100) =
+    # 0.024) puts 0.936 below 0.93: only the 40 at 0.99 (0.99 - 0.015 >= 0.93) are taken.
+    reviewed = replace(plain, reference_reviews=100.0)
+    assert reviewed.cutoff_for_precision(0.93) == 0.99
+    # the margin shrinks with the reviews behind the reference: 10,000 of them, 0.0024
+    assert replace(plain, reference_reviews=10_000.0).cutoff_for_precision(0.93) == 0.90
+
+
+def test_only_a_calibrator_fitted_on_reviews_counts_its_reviews():
+    x, y = synthetic(400)
+    weights = [1.0] * 200 + [0.25] * 200
+    assert fit(x, y, version=1).reference_reviews == 400
+    # weighted reviews count as Kish's effective size
+    assert fit(x, y, version=1, weight=weights).reference_reviews == pytest.approx(
+        sum(weights) ** 2 / sum(w * w for w in weights))
+    prior = fit(x, y, version=1, source="schema")
+    assert prior.reference_reviews == 0.0
+    cal = fit(x, y, version=1)
+    items = calibration.with_items_reference(cal, [0.99] * 300)
+    assert items.reference_reviews == 0.0  # the items' own confidences: no reviews behind them
+    # a calibrator stored before the margin existed loads without it (no margin)
+    stored = cal.to_json()
+    del stored["reference_reviews"]
+    assert Calibrator.from_json(json.loads(json.dumps(stored))).reference_reviews == 0.0
