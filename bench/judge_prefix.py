@@ -5,7 +5,8 @@ Configurations, in one process, one after the other:
 
 - `yn-1`: the item first; consecutive questions of one item reuse its prefix (the old judge);
 - `yn-2-nostate`: the label first, questions ordered by label within a batch, no saved states;
-- `yn-2`: the label first with saved prefix states per label (LRU), the new default.
+- `yn-2`: the label first with saved prefix states per label (LRU), the default;
+- `yn-3`: the label and the question first, the item last, with saved states.
 
 Reported per configuration: questions/s, pooled judge AUC (P(yes) of the gold candidate against
 the other candidates), within-item AUC, the answers' largest difference from `yn-2-nostate` for
@@ -37,7 +38,8 @@ from bench.common import dev_split, load_labels, load_rows  # noqa: E402
 from bench.judge_prompts import within_item_auc  # noqa: E402
 
 CONFIGS = {"yn-1": ("yn-1", 0), "yn-2-nostate": ("yn-2", 0),
-           "yn-2": ("yn-2", DEFAULT_PREFIX_CACHE_BYTES)}
+           "yn-2": ("yn-2", DEFAULT_PREFIX_CACHE_BYTES),
+           "yn-3": ("yn-3", DEFAULT_PREFIX_CACHE_BYTES)}
 
 
 def main() -> None:
@@ -51,6 +53,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model-path", type=Path, default=None, help="GGUF (default: bundled)")
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--prefix-cache-mb", type=int, default=None,
+                    help="saved states' budget of the configurations that keep them "
+                         "(default: the judge's)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -71,6 +76,8 @@ def main() -> None:
     answers_of: dict[str, list[float]] = {}
     for name in args.configs.split(","):
         prompt, cache_bytes = CONFIGS[name]
+        if cache_bytes and args.prefix_cache_mb is not None:
+            cache_bytes = args.prefix_cache_mb * 1024 * 1024
         judge = LlamaCppJudge(args.model_path, n_threads=args.threads, prompt_version=prompt,
                               prefix_cache_bytes=cache_bytes)
         load_before = os.getloadavg()[0]

@@ -1,7 +1,7 @@
 """The yes/no question put to the judge, versioned: the version is stored with every decision, so a
 changed prompt never silently mixes with old results.
 
-Two orders of the same content:
+Three orders of the same content:
 
 - `yn-1`, item first: the questions about one item share only the system rule and the item
   (~20 tokens of Banking77 text), and the ~100-token label block is evaluated for every question.
@@ -9,6 +9,10 @@ Two orders of the same content:
   shares the long prefix, so llama.cpp evaluates it once and loads its saved state afterwards
   (app/rac/judges/prefix_states.py) and vLLM's automatic prefix caching reuses it for the HTTP
   backend with nothing to configure beyond `--enable-prefix-caching`.
+- `yn-3`, item last: the question line moves before the item too, so only the item and the end
+  of turn follow the shared prefix. Measured, not the default: 1.2x the questions/s of `yn-2`
+  with the bundled judge, but Qwen2.5-Coder-1.5B separated right from wrong labels less well
+  with it (pooled AUC 0.846 against 0.867, 180 dev questions; docs/results.md).
 """
 
 from __future__ import annotations
@@ -65,7 +69,19 @@ def label_first_messages(question: Question, *, max_examples: int = 2) -> list[d
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
-PROMPTS = {"yn-1": item_first_messages, "yn-2": label_first_messages}
+QUESTION_BEFORE_TEXT = "Does this label fit the text below? Answer yes or no."
+
+
+def item_last_messages(question: Question, *, max_examples: int = 2) -> list[dict[str, str]]:
+    """`yn-3`: the label and the question, then the item: only the item and the chat template's
+    end of turn follow the prefix shared by one label's questions."""
+    lines = [*_label_lines(question.label, max_examples), "", QUESTION_BEFORE_TEXT, "",
+             f"Text: {question.text.strip()}"]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+PROMPTS = {"yn-1": item_first_messages, "yn-2": label_first_messages,
+           "yn-3": item_last_messages}
 PROMPT_VERSION = "yn-2"
 """The prompt every judge asks by default. yn-2 (label first) answered as well as yn-1 (judge
 AUC on the same dev questions) at more questions/s: docs/results.md, "Label-first prompt"."""

@@ -73,3 +73,21 @@ def test_a_closed_judge_refuses_instead_of_crashing():
     j.close()  # twice is harmless
     with pytest.raises(JudgeError, match="closed"):
         j.p_yes([Question("text", REFUND)])
+
+
+def test_the_item_last_prompt_shares_the_question_line_too():
+    j = LlamaCppJudge(n_ctx=512, prompt_version="yn-3")
+    try:
+        prompt = j.render(Question("ITEM TEXT", REFUND))
+        prefix = j.prefix(REFUND)
+        assert prompt.startswith(prefix) and "Answer yes or no" in prefix
+        # after the shared prefix: the item and the chat template's end of turn, nothing else
+        rest = prompt[len(prefix):]
+        assert rest.startswith("ITEM TEXT") and "yes or no" not in rest
+        # states saved for it answer as a cold evaluation
+        warm = j.p_yes([Question("my card is late", REFUND), Question("where is my card", REFUND)])
+        j.prefix_states.clear()
+        cold = j.p_yes([Question("where is my card", REFUND)])
+        assert cold[0] == pytest.approx(warm[1], abs=2e-3)
+    finally:
+        j.close()

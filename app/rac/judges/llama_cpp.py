@@ -23,7 +23,7 @@ from app.rac.prompts import PROMPT_VERSION, PROMPTS, LabelInfo, Question
 
 ITEM_MARK = "\x00item\x00"
 """Stands for the item while rendering a question's prefix (the prompt up to its item)."""
-DEFAULT_PREFIX_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_PREFIX_CACHE_BYTES = 512 * 1024 * 1024
 
 
 def eval_reusing_prefix(llm: Any, cached: list[int], tokens: list[int]) -> list[int]:
