@@ -9,7 +9,8 @@ retrieval alone and retrieval re-ranked by each scorer: accuracy, and with a cal
 on 1,000 dev items (the reviews of the calibration, as bench/calibration_eval.py) the test ECE
 and the precision and coverage at the cutoff chosen for precision 0.95.
 
-`--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only);
+`--tune` runs a small grid of the scorer's C and BLEND on the dev split instead (train only;
+with `--per-label`, at those counts over a wider grid, e.g. `--per-label all`);
 `--tune-unlabelled` a grid of the propagation's K and ALPHA and the unlabelled items' weight.
 `--order` compares review orders: rounds of 77 reviews drawn from the pool either least
 confident first (the review queue's order; the model refitted after every round, with the
@@ -215,19 +216,25 @@ def _reviewed(s: Setup, n: int | None) -> list[int]:
     return [s.row_of[(r.text, r.label)] for r in chosen]
 
 
-def tune(s: Setup) -> dict:
+TUNE_COUNTS = (5, 10, 20)
+TUNE_C = (3.0, 10.0, 30.0)
+TUNE_BLEND = (0.05, 0.1, 0.2)
+
+
+def tune(s: Setup, counts: tuple[int | None, ...] = TUNE_COUNTS,
+         cs: tuple[float, ...] = TUNE_C, blends: tuple[float, ...] = TUNE_BLEND) -> dict:
     """Dev accuracy over a small grid, at 5, 10 and 20 reviewed per label (train only)."""
     out: dict = {}
-    for n in (5, 10, 20):
+    for n in counts:
         index = s.index_with(_reviewed(s, n))
         row = {"today": s.accuracy(s.label(s.dev_vectors, index, None), s.dev)}
-        for c in (3.0, 10.0, 30.0):
+        for c in cs:
             fitted = fit_scorer(index, version=1, c=c)
-            for blend in (0.05, 0.1, 0.2):
+            for blend in blends:
                 scorer = replace(fitted, blend=blend)
                 row[f"C={c:g} blend={blend:g}"] = s.accuracy(s.label(s.dev_vectors, index,
                                                                      scorer), s.dev)
-        out[str(n)] = row
+        out["all" if n is None else str(n)] = row
         print(n, json.dumps(row), flush=True)
     return out
 
@@ -337,7 +344,10 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(data, indent=1))
 
-    if args.tune:
+    if args.tune and args.per_label:  # e.g. all of the pool reviewed: a wider grid
+        report["tune_dev"] = tune(s, tuple(args.per_label), (10.0, 30.0, 100.0),
+                                  (0.1, 0.2, 0.5, 1.0, 3.0))
+    elif args.tune:
         report["tune_dev"] = tune(s)
     elif args.tune_unlabelled:
         report["tune_unlabelled_dev"] = tune_unlabelled(s)
