@@ -81,3 +81,27 @@ def test_the_judge_keeps_its_saved_states_within_the_budget():
         assert judge.prefix(REFUND) in judge.prefix_states  # the most recent one stays
     finally:
         judge.close()
+
+
+@pytest.mark.slow
+def test_batches_over_more_labels_than_the_budget_still_reuse_states():
+    # A job's chunks ask about the same labels batch after batch. In one fixed order, with room
+    # for two of three labels' states, LRU drops each state just before it is needed again and
+    # the second batch would find none; every other batch runs in reverse, so the two states
+    # kept from the end of the first batch open the second.
+    batch = [Question(TEXTS[1], label) for label in (REFUND, CARD, PIN)]
+    probe = LlamaCppJudge(n_ctx=1024)
+    try:
+        probe.p_yes(batch)
+        sizes = sorted(state.nbytes for state in probe.prefix_states._states.values())
+    finally:
+        probe.close()
+    judge = LlamaCppJudge(n_ctx=1024, prefix_cache_bytes=sizes[-1] + sizes[-2])
+    try:
+        first = judge.p_yes(batch)
+        assert judge.prefix_states.hits == 0 and len(judge.prefix_states) == 2
+        second = judge.p_yes(batch)
+        assert judge.prefix_states.hits == 2
+        assert second == pytest.approx(first, abs=2e-3)  # the order never changes an answer
+    finally:
+        judge.close()

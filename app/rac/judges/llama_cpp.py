@@ -77,6 +77,7 @@ class LlamaCppJudge(Judge):
         self.prefix_loads = 0
         """Questions that started from a saved prefix state loaded into the KV cache."""
         self._prefixes: dict[LabelInfo, str] = {}
+        self._reverse_next = False
 
     def _answer_token_ids(self) -> tuple[np.ndarray, np.ndarray]:
         yes, no = answer_token_ids(
@@ -106,11 +107,18 @@ class LlamaCppJudge(Judge):
         # Order by prefix, then item, so consecutive prompts share the longest prefix (with the
         # label-first prompt: one label's questions together); answer in input order.
         prefixes = [self.prefix(q.label) for q in questions]
-        order = sorted(range(len(questions)), key=lambda i: (prefixes[i], questions[i].text))
         answers = [0.0] * len(questions)
         with self._lock:
             if self._closed:  # llama.cpp would read freed memory and crash the process
                 raise JudgeError("this judge was closed; make a new one")
+            # Every other batch in reverse: a job's chunks ask about the same labels, and in
+            # one fixed order a saved-states budget smaller than their states drops each state
+            # just before its label comes round again (LRU under a cyclic scan: no hits at all);
+            # reversed, the states kept from the end of one batch serve the start of the next.
+            # Answers do not depend on the order (`_start_from_prefix`).
+            order = sorted(range(len(questions)), key=lambda i: (prefixes[i], questions[i].text),
+                           reverse=self._reverse_next)
+            self._reverse_next = not self._reverse_next
             for i in order:
                 answers[i] = self._one(self.tokens(self.render(questions[i])), prefixes[i])
         return answers
