@@ -34,7 +34,7 @@ class LLMSettings(BaseModel):
     prefix_cache_mb: int = Field(512, ge=0, le=65_536)
     """Memory for llama.cpp's saved prompt prefixes (one per label asked about, the least
     recently used dropped first; 0 turns them off). A Banking77 label's prefix is about 3.7 MB
-    with the bundled judge and 5 MB with Qwen2.5-Coder-1.5B: 512 MB keeps all 77 labels of
+    with the bundled judge and 4.3 MB with Qwen2.5-Coder-1.5B: 512 MB keeps all 77 labels of
     either. A budget below a schema's working set loses most of the saving, not a share of it:
     a job's chunks ask about the labels in the same order, so the least recently used state is
     the one needed next (docs/results.md, "Cheaper judge questions, measured again")."""

@@ -92,8 +92,12 @@ def test_batches_over_more_labels_than_the_budget_still_reuse_states():
     batch = [Question(TEXTS[1], label) for label in (REFUND, CARD, PIN)]
     probe = LlamaCppJudge(n_ctx=1024)
     try:
-        probe.p_yes(batch)
-        sizes = sorted(state.nbytes for state in probe.prefix_states._states.values())
+        sizes = []
+        for question in batch:  # each label's state size, as the budget grows by it
+            before = probe.prefix_states.bytes
+            probe.p_yes([question])
+            sizes.append(probe.prefix_states.bytes - before)
+        sizes.sort()
     finally:
         probe.close()
     judge = LlamaCppJudge(n_ctx=1024, prefix_cache_bytes=sizes[-1] + sizes[-2])
