@@ -75,12 +75,13 @@ def make_judge(settings: LLMSettings, data_dir: Path) -> Judge:
         return _cached(key, lambda: OpenAIJudge(
             settings.base_url, settings.model, api_key=settings.api_key,
             max_concurrency=settings.max_concurrency, timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries))
+            max_retries=settings.max_retries, prompt_version=settings.prompt_version))
     from app.rac.judges.llama_cpp import LlamaCppJudge
 
     path = judge_model_path(settings, data_dir)
     return _cached((*key, str(path)), lambda: LlamaCppJudge(
         path, n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+        prompt_version=settings.prompt_version,
         prefix_cache_bytes=settings.prefix_cache_mb * 1024 * 1024))
 
 

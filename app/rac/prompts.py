@@ -87,6 +87,18 @@ PROMPT_VERSION = "yn-2"
 AUC on the same dev questions) at more questions/s: docs/results.md, "Label-first prompt"."""
 
 
-def messages_for(question: Question) -> list[dict[str, str]]:
-    """The current prompt's messages (PROMPT_VERSION)."""
-    return PROMPTS[PROMPT_VERSION](question)
+def messages_for(question: Question, prompt_version: str = PROMPT_VERSION
+                 ) -> list[dict[str, str]]:
+    """The messages of one question in the prompt `prompt_version` (default PROMPT_VERSION)."""
+    return PROMPTS[prompt_version](question)
+
+
+def checked_prompt_version(prompt_version: str | None) -> str:
+    """`prompt_version`, or PROMPT_VERSION for None; a ValueError naming the known ones for
+    any other."""
+    if prompt_version is None:
+        return PROMPT_VERSION
+    if prompt_version not in PROMPTS:
+        raise ValueError(f"unknown prompt version {prompt_version!r}; known: "
+                         f"{', '.join(PROMPTS)}")
+    return prompt_version

@@ -127,6 +127,31 @@ def test_agrees_with_the_in_process_judge(live, batch_answers):
     assert got == pytest.approx(expected, abs=AGREEMENT)
 
 
+def test_another_prompt_version_is_what_the_server_is_asked(live, batch_answers):
+    from app.rac.judges.llama_cpp import LlamaCppJudge
+
+    sample = [3 * item + item % 3 for item in range(4)]
+    questions = [BATCH[i] for i in sample]
+    local = LlamaCppJudge(n_ctx=2048, n_threads=1, prompt_version="yn-3")
+    remote = make_judge(live, prompt_version="yn-3")
+    try:
+        expected = local.p_yes(questions)
+        got = remote.p_yes(questions)
+    finally:
+        local.close()
+        remote.close()
+    assert remote.prompt_version == "yn-3"
+    assert got == pytest.approx(expected, abs=AGREEMENT)
+    # another question than the default's: its answers differ by far more than AGREEMENT
+    default = [batch_answers[0][i] for i in sample]
+    assert max(abs(a - b) for a, b in zip(got, default, strict=True)) > 10 * AGREEMENT
+
+
+def test_an_unknown_prompt_version_is_refused_before_any_request():
+    with pytest.raises(ValueError, match="unknown prompt version 'yn-9'; known: yn-1, yn-2"):
+        OpenAIJudge("http://127.0.0.1:9/v1", prompt_version="yn-9")
+
+
 def test_many_questions_at_once_with_bounded_concurrency(batch_answers):
     answers, peak, _ = batch_answers
     assert len(answers) == len(BATCH)

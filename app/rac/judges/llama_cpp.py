@@ -19,7 +19,7 @@ import numpy as np
 from app.rac.bundled import judge_gguf_path
 from app.rac.judge import Judge, JudgeError, answer_token_ids
 from app.rac.judges.prefix_states import PrefixStates, load_prefix, save_prefix
-from app.rac.prompts import PROMPT_VERSION, PROMPTS, LabelInfo, Question
+from app.rac.prompts import LabelInfo, Question, checked_prompt_version, messages_for
 
 ITEM_MARK = "\x00item\x00"
 """Stands for the item while rendering a question's prefix (the prompt up to its item)."""
@@ -43,11 +43,7 @@ class LlamaCppJudge(Judge):
                  n_threads: int | None = None, prompt_version: str | None = None,
                  prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES) -> None:
         super().__init__()
-        if prompt_version is not None:
-            if prompt_version not in PROMPTS:
-                raise ValueError(f"unknown prompt version {prompt_version!r}; known: "
-                                 f"{', '.join(PROMPTS)}")
-            self.prompt_version = prompt_version
+        self.prompt_version = checked_prompt_version(prompt_version)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -86,7 +82,7 @@ class LlamaCppJudge(Judge):
         return np.array(yes), np.array(no)
 
     def render(self, question: Question) -> str:
-        messages = PROMPTS.get(self.prompt_version, PROMPTS[PROMPT_VERSION])(question)
+        messages = messages_for(question, self.prompt_version)
         # The prompts are plain OpenAI-style dicts; llama_cpp types them as TypedDicts.
         return self._formatter(messages=messages).prompt  # type: ignore[arg-type]
 

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 
 from app.rac.judge import Judge, JudgeError, p_yes_from_logprobs
-from app.rac.prompts import Question, messages_for
+from app.rac.prompts import PROMPT_VERSION, Question, checked_prompt_version, messages_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,12 @@ class NoLogprobsError(JudgeError):
     """The server answered but without logprobs: a configuration problem, never retried."""
 
 
-def chat_request(model: str, question: Question) -> dict[str, Any]:
+def chat_request(model: str, question: Question, prompt_version: str = PROMPT_VERSION
+                 ) -> dict[str, Any]:
     """The body of one chat completion request: one greedy token and its top logprobs."""
     return {
         "model": model,
-        "messages": messages_for(question),
+        "messages": messages_for(question, prompt_version),
         "max_tokens": 1,
         "temperature": 0,
         "logprobs": True,
@@ -155,8 +156,10 @@ class OpenAIJudge(Judge):
 
     def __init__(self, base_url: str, model: str | None = None, *, api_key: str | None = None,
                  max_concurrency: int = 16, timeout: float = 60.0, max_retries: int = 8,
-                 backoff_base: float = 0.5, backoff_max: float = 30.0) -> None:
+                 backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 prompt_version: str | None = None) -> None:
         super().__init__()
+        self.prompt_version = checked_prompt_version(prompt_version)
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
@@ -215,7 +218,8 @@ class OpenAIJudge(Judge):
         return [task.result() for task in tasks]
 
     async def _answer(self, question: Question) -> float:
-        body = await self._request("POST", "chat/completions", chat_request(self.model, question))
+        request = chat_request(self.model, question, self.prompt_version)
+        body = await self._request("POST", "chat/completions", request)
         p = _p_yes_or_none(body)
         if p is None:
             self.uninformative += 1
