@@ -68,3 +68,22 @@ def test_below_the_minimum_the_probes_cutoff_stays(jobs, labelled, monkeypatch):
     labelling._items_references.clear()
     decision = classify(jobs, headers, "where is the card you sent me")
     assert decision["cutoff"] == prior.cutoff_for_precision(TARGET)
+
+
+def test_a_sample_of_the_decisions_is_drawn_from_all_of_them(jobs, labelled, session_factory):
+    from app.calibration.repository import sample_model_decisions
+    from app.label_schemas.models import LabelSchema
+
+    headers, _ = labelled
+    run_job(jobs, headers, strategy="retrieval", target_precision=TARGET)
+    with session_factory() as session:
+        schema_id = session.scalar(select(LabelSchema.id).where(LabelSchema.name == "cards"))
+        every = {repr((trace, label)) for trace, label in session.execute(
+            select(Annotation.trace, ItemState.model_label).join(
+                ItemState, ItemState.model_annotation_id == Annotation.id))}
+        samples = [[repr(tuple(row)) for row in sample_model_decisions(session, schema_id, 10)]
+                   for _ in range(4)]
+    assert len(every) >= N_ITEMS
+    assert all(len(sample) == len(set(sample)) == 10 and set(sample) <= every
+               for sample in samples)
+    assert len({tuple(sorted(sample)) for sample in samples}) > 1  # random, not the first ten

@@ -59,8 +59,15 @@ def lock_schema(session: Session, schema_id: int) -> None:
 def sample_model_decisions(session: Session, schema_id: int,
                            limit: int) -> Sequence[Any]:
     """(trace, model label) of up to `limit` of the schema's model decisions, a random sample."""
+    # The ids are sampled first, so only they are sorted: with the traces joined before the
+    # sort, each sample read every decision's trace (200,000 synthetic decisions: 0.8-1.0 s
+    # against 0.08-0.13 s on PostgreSQL, 0.33 against 0.06 s on SQLite), and single decisions
+    # take such a sample every minute (app/labelling/service.py).
+    sampled = (select(ItemState.id)
+               .where(ItemState.schema_id == schema_id,
+                      ItemState.model_annotation_id.is_not(None))
+               .order_by(func.random()).limit(limit))
     return session.execute(
         select(Annotation.trace, ItemState.model_label)
         .join(Annotation, Annotation.id == ItemState.model_annotation_id)
-        .where(ItemState.schema_id == schema_id)
-        .order_by(func.random()).limit(limit)).all()
+        .where(ItemState.id.in_(sampled))).all()
