@@ -39,12 +39,12 @@ class LLMSettings(BaseModel):
     a job's chunks ask about the labels in the same order, so the least recently used state is
     the one needed next (docs/results.md, "Cheaper judge questions, measured again")."""
     prompt_version: Literal["yn-1", "yn-2", "yn-3"] | None = None
-    """The judge's question (app/rac/prompts.py); empty means the default, `yn-2` (the label
-    first, the item after it). `yn-3` also puts the question line before the item, so only the
-    item follows the prefix shared by a label's questions: faster (2.61x against 2.18x the
-    questions/s of the item-first `yn-1` with the bundled judge, saved states on), its answers
-    measured in docs/results.md ("Cheaper judge questions"). Decisions record the version, and
-    the prior's judge weight is fitted per model and version."""
+    """The judge's question (app/rac/prompts.py); empty means the default, `yn-3`: the label and
+    the question, then the item, so only the item follows the prefix shared by a label's
+    questions (2.61x the questions/s of the item-first `yn-1` with the bundled judge and saved
+    states). `yn-2` puts the question line after the item (2.18x), `yn-1` the item first; their
+    answers are measured in docs/results.md ("Cheaper judge questions"). Decisions record the
+    version, and the prior's judge weight is fitted per model and version."""
     base_url: str | None = None
     """Root of the OpenAI-compatible API, e.g. http://vllm:8000/v1 (openai backend)."""
     model: str | None = None

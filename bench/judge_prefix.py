@@ -72,7 +72,7 @@ def main() -> None:
     gold = [c.label == g for (_, g), cs in zip(sample, cands, strict=True) for c in cs]
     report: dict[str, Any] = {"items": args.items, "top_k": args.top_k, "chunk": args.chunk,
                               "seed": args.seed, "threads": args.threads,
-                              "questions": len(gold), "configs": {}}
+                              "questions": len(gold), "gold": gold, "configs": {}}
     answers_of: dict[str, list[float]] = {}
     for name in args.configs.split(","):
         prompt, cache_bytes = CONFIGS[name]
@@ -104,6 +104,7 @@ def main() -> None:
             "load_average_1min_before": load_before,
             "load_average_1min_after": os.getloadavg()[0],
             "example_prompt": judge.render(chunks[0][0]),
+            "answers": answers,  # in question order, for paired comparisons of configurations
         }
         if name == "yn-2" and "yn-2-nostate" in answers_of:
             result["max_abs_difference_from_no_state"] = max(

@@ -28,14 +28,14 @@ def test_the_judges_prompt_is_a_setting(tmp_path: Path, monkeypatch) -> None:
 
     assert set(get_args(get_args(LLMSettings.model_fields["prompt_version"].annotation)[0])) \
         == set(PROMPTS)
-    monkeypatch.setenv("RAC_LLM__PROMPT_VERSION", "yn-3")
+    assert make_judge(LLMSettings(), tmp_path).prompt_version == "yn-3"
+    monkeypatch.setenv("RAC_LLM__PROMPT_VERSION", "yn-1")
     settings = Settings(data_dir=tmp_path)
     judge = make_judge(settings.llm, tmp_path)
-    assert judge.prompt_version == "yn-3"
-    assert make_judge(LLMSettings(), tmp_path).prompt_version == "yn-2"
+    assert judge.prompt_version == "yn-1"
     refund = LabelInfo("refund_request", "The customer asks to get their money back.")
     rendered = judge.render(Question("ITEM TEXT", refund))  # type: ignore[attr-defined]
-    assert rendered.index("yes or no") < rendered.index("ITEM TEXT")
+    assert rendered.index("ITEM TEXT") < rendered.index("refund")
     monkeypatch.setenv("RAC_LLM__PROMPT_VERSION", "yn-9")
     with pytest.raises(pydantic.ValidationError, match="prompt_version"):
         Settings(data_dir=tmp_path)

@@ -44,10 +44,10 @@ def test_answers_come_back_in_question_order(judge):
         [judge.p_yes([a])[0], judge.p_yes([b])[0]], abs=1e-4)
 
 
-def test_prompt_carries_label_before_item(judge):
+def test_prompt_carries_label_and_question_before_item(judge):
     prompt = judge.render(Question("ITEM TEXT", REFUND))
-    assert judge.prompt_version == "yn-2"
-    assert prompt.index("refund request") < prompt.index("ITEM TEXT")
+    assert judge.prompt_version == "yn-3"
+    assert prompt.index("refund request") < prompt.index("yes or no") < prompt.index("ITEM TEXT")
     assert prompt.startswith(judge.prefix(REFUND))
     assert "ITEM TEXT" not in judge.prefix(REFUND)
     assert prompt.rstrip().endswith("assistant")

@@ -132,15 +132,15 @@ def test_another_prompt_version_is_what_the_server_is_asked(live, batch_answers)
 
     sample = [3 * item + item % 3 for item in range(4)]
     questions = [BATCH[i] for i in sample]
-    local = LlamaCppJudge(n_ctx=2048, n_threads=1, prompt_version="yn-3")
-    remote = make_judge(live, prompt_version="yn-3")
+    local = LlamaCppJudge(n_ctx=2048, n_threads=1, prompt_version="yn-1")
+    remote = make_judge(live, prompt_version="yn-1")
     try:
         expected = local.p_yes(questions)
         got = remote.p_yes(questions)
     finally:
         local.close()
         remote.close()
-    assert remote.prompt_version == "yn-3"
+    assert remote.prompt_version == "yn-1"
     assert got == pytest.approx(expected, abs=AGREEMENT)
     # another question than the default's: its answers differ by far more than AGREEMENT
     default = [batch_answers[0][i] for i in sample]

@@ -1,9 +1,9 @@
 """Saved llama.cpp KV states of prompt prefixes, least recently used evicted first.
 
-With the label-first prompt (app/rac/prompts.py, `yn-2`) every question about one label starts
-with the same long prefix (system rule + label name, description and examples). Its KV cache is
-evaluated once, saved here, and loaded for every later question about that label, so a question
-costs only its item's tokens.
+With the label-first prompts (app/rac/prompts.py, `yn-2` and `yn-3`) every question about one
+label starts with the same long prefix (system rule + label name, description and examples). Its
+KV cache is evaluated once, saved here, and loaded for every later question about that label, so
+a question costs only its item's tokens.
 
 Only the sequence's KV cells are saved (`llama_state_seq_get_data`): llama-cpp-python's
 `Llama.save_state` also copies its logits buffer (n_batch x n_vocab floats, ~100 MB for SmolLM2's
