@@ -96,11 +96,8 @@ def messages_for(question: Question, prompt_version: str = PROMPT_VERSION
     return PROMPTS[prompt_version](question)
 
 
-def checked_prompt_version(prompt_version: str | None) -> str:
-    """`prompt_version`, or PROMPT_VERSION for None; a ValueError naming the known ones for
-    any other."""
-    if prompt_version is None:
-        return PROMPT_VERSION
+def checked_prompt_version(prompt_version: str) -> str:
+    """`prompt_version` if it is one of PROMPTS; else a ValueError naming the known ones."""
     if prompt_version not in PROMPTS:
         raise ValueError(f"unknown prompt version {prompt_version!r}; known: "
                          f"{', '.join(PROMPTS)}")

@@ -43,7 +43,8 @@ class LlamaCppJudge(Judge):
                  n_threads: int | None = None, prompt_version: str | None = None,
                  prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES) -> None:
         super().__init__()
-        self.prompt_version = checked_prompt_version(prompt_version)
+        if prompt_version is not None:  # else the class's own (a trained judge has its own)
+            self.prompt_version = checked_prompt_version(prompt_version)
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
