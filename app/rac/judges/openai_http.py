@@ -159,7 +159,7 @@ class OpenAIJudge(Judge):
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
                  prompt_version: str | None = None) -> None:
         super().__init__()
-        if prompt_version is not None:  # else the class's own (a trained judge has its own)
+        if prompt_version is not None:  # else Judge's default
             self.prompt_version = checked_prompt_version(prompt_version)
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
